@@ -1,0 +1,212 @@
+"""The run: ingest -> staging -> L6 metrics -> bridge, a gate after each stage.
+
+The warehouse is built in `<db>.building` and swapped over the live file only when
+every critical gate passed, so a reader never sees a half-built warehouse and a
+failed or crashed run leaves the previous one intact. History tables (meta_*,
+audit_*) are carried into every new build.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipelines import contract, ingest, warehouse
+
+STAGING_MODELS = [
+    "staging/chk_users.sql", "staging/stg_users.sql",
+    "staging/chk_interactions.sql", "staging/stg_interactions.sql",
+    "staging/chk_adjudications.sql", "staging/stg_adjudications.sql",
+    "staging/chk_interventions.sql", "staging/stg_interventions.sql",
+    "staging/chk_user_activity.sql", "staging/stg_user_activity.sql",
+    "staging/chk_support_tickets.sql", "staging/stg_support_tickets.sql",
+    "staging/chk_infra_costs.sql", "staging/stg_infra_costs.sql",
+    "staging/quarantine.sql",
+]
+METRIC_MODELS = [
+    "metrics/int_interactions.sql",
+    "metrics/int_user_active_days.sql",
+    "metrics/l6_daily.sql",
+]
+
+
+class GateFailed(Exception):
+    def __init__(self, stage: str, failures: list[dict]):
+        self.stage, self.failures = stage, failures
+        names = "; ".join(f"{f.get('suite', '?')}: {f.get('expectation', '?')}"
+                          + (f" on {f['column']}" if f.get("column") else "") for f in failures[:5])
+        super().__init__(f"critical gate failed at stage `{stage}`: {names}")
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    db: Path
+    stage_seconds: dict = field(default_factory=dict)
+    summary: list[dict] = field(default_factory=list)
+    message: str = ""
+    warnings: list[dict] = field(default_factory=list)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _carry_history(con: duckdb.DuckDBPyConnection, live: Path) -> None:
+    if not live.exists():
+        return
+    con.execute("attach ? as live (read_only)", [str(live)])
+    for table in warehouse.history_tables(con, "live"):
+        # table names come from the live file's catalog, filtered to meta_/audit_ names
+        con.execute(f'create table "{table}" as select * from live.main."{table}"')
+    con.execute("detach live")
+
+
+def _ingest_summary(con, run_id: str) -> list[dict]:
+    rows = []
+    for table in contract.tables():  # allow-list of table names
+        read = con.execute(f"select count(*) from src_{table}").fetchall()[0][0]
+        distinct, quarantined = con.execute(
+            f"select count(*), count(_problem) from chk_{table}").fetchall()[0]
+        rows.append({"table_name": table, "rows_read": read, "rows_deduplicated": read - distinct,
+                     "rows_quarantined": quarantined, "rows_kept": distinct - quarantined})
+        con.execute("insert into meta_ingest_summary values (?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, table, None, read, read - distinct, quarantined, distinct - quarantined])
+    con.execute("""
+        insert into meta_quarantine_summary
+        select ?, table_name, reason, column_name, count(*) from quarantine group by all
+    """, [run_id])
+    return rows
+
+
+def _record_into_live(con: duckdb.DuckDBPyConnection, live: Path, run_id: str) -> None:
+    """Append this run's meta rows to the live warehouse (which keeps its good results)."""
+    for attempt in range(20):
+        try:
+            con.execute("attach ? as live", [str(live)])
+            break
+        except duckdb.IOException:
+            time.sleep(0.25 * (attempt + 1))  # a reader holds the file; retry briefly
+    else:
+        _log(f"warning: could not open {live} to record run {run_id}")
+        return
+    live_tables = set(warehouse.history_tables(con, "live"))
+    for table in warehouse.history_tables(con, con.execute("select current_database()").fetchall()[0][0]):
+        if not table.startswith("meta_"):
+            continue
+        cols = [r[0] for r in con.execute(f'describe "{table}"').fetchall()]
+        if "run_id" not in cols:
+            continue
+        if table not in live_tables:
+            con.execute(f'create table live.main."{table}" as select * from "{table}" where false')
+        con.execute(f'insert into live.main."{table}" by name select * from "{table}" where run_id = ?', [run_id])
+    con.execute("detach live")
+
+
+def run(source: str | Path, db: str | Path, command: str = "run", gates: bool = True,
+        as_of: dt.datetime | None = None) -> RunResult:
+    """Build a new warehouse from `source`; raise contract.SourceError for whole-table problems."""
+    db = Path(db)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    build = db.with_name(db.name + ".building")
+    warehouse.discard(build)
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    as_of = as_of or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    result = RunResult(run_id=run_id, status="running", db=db)
+
+    con = warehouse.connect(build)
+    _carry_history(con, db)
+    con.execute(warehouse.sql_text("meta/schema.sql"))
+    con.execute("insert into meta_runs (run_id, command, source, as_of, started_at, status) values (?, ?, ?, ?, ?, 'running')",
+                [run_id, command, str(source), as_of, dt.datetime.now(dt.UTC).replace(tzinfo=None)])
+
+    def stage(name: str, fn) -> None:
+        _log(f"[{name}] ...")
+        t0 = time.perf_counter()
+        fn()
+        result.stage_seconds[name] = round(time.perf_counter() - t0, 3)
+        _log(f"[{name}] done in {result.stage_seconds[name]:.2f}s")
+        if gates:
+            from pipelines import gates as gate_mod  # imports great_expectations lazily inside
+
+            t0 = time.perf_counter()
+            outcome = gate_mod.run_gate(con, name, run_id)
+            result.stage_seconds[f"gate_{name}"] = round(time.perf_counter() - t0, 3)
+            result.warnings.extend(outcome.warnings)
+            _log(f"[gate {name}] {'passed' if outcome.success else 'FAILED'} "
+                 f"({len(outcome.failures)} critical failure(s), {len(outcome.warnings)} warning(s)) "
+                 f"in {result.stage_seconds[f'gate_{name}']:.2f}s")
+            if not outcome.success:
+                raise GateFailed(name, outcome.failures)
+
+    def do_staging() -> None:
+        params = {"as_of": as_of}
+        for model in STAGING_MODELS:
+            warehouse.run_model(con, model, params)
+        result.summary = _ingest_summary(con, run_id)
+        for table in contract.tables():
+            con.execute(f"drop table chk_{table}")
+
+    def do_metrics() -> None:
+        for model in METRIC_MODELS:
+            warehouse.run_model(con, model)
+
+    def finish(status: str, failed_stage: str | None, message: str) -> None:
+        con.execute("""update meta_runs set finished_at = ?, status = ?, failed_stage = ?, message = ?,
+                       stage_seconds = ? where run_id = ?""",
+                    [dt.datetime.now(dt.UTC).replace(tzinfo=None), status, failed_stage, message,
+                     json.dumps(result.stage_seconds), run_id])
+        result.status, result.message = status, message
+
+    try:
+        stage("raw", lambda: ingest.open_source(con, source))
+        stage("staging", do_staging)
+        stage("metrics", do_metrics)
+        try:
+            from pipelines import bridge
+        except ImportError:
+            bridge = None
+        if bridge is not None and hasattr(bridge, "build"):
+            stage("bridge", lambda: bridge.build(con, run_id))
+    except GateFailed as exc:
+        finish("gate_failed", exc.stage, str(exc))
+        if db.exists():
+            _record_into_live(con, db, run_id)
+        else:
+            _first_failed_warehouse(con, db, run_id)
+        con.close()
+        warehouse.discard(build, keep_as=db.with_name(db.name + ".failed"))
+        return result
+    except contract.SourceError as exc:
+        finish("error", "raw", str(exc))
+        if db.exists():
+            _record_into_live(con, db, run_id)
+        con.close()
+        warehouse.discard(build)
+        raise
+    except BaseException:
+        con.close()
+        warehouse.discard(build)
+        raise
+    finish("success", None, "")
+    for table in contract.tables():
+        con.execute(f"drop view if exists src_{table}")
+    con.execute("checkpoint")
+    con.close()
+    warehouse.swap_in(build, db)
+    return result
+
+
+def _first_failed_warehouse(con, db: Path, run_id: str) -> None:
+    """No previous good warehouse: leave one holding only this run's history."""
+    fresh = warehouse.connect(db)
+    fresh.execute(warehouse.sql_text("meta/schema.sql"))
+    fresh.close()
+    _record_into_live(con, db, run_id)

@@ -1,0 +1,27 @@
+-- int_user_active_days
+-- Grain: one row per user per active date (SPEC §3: active = a user_activity row or
+-- an interaction that UTC date), with the user's next active date (null if none),
+-- so 7-day retention from an anchor date is one equi-join away.
+with activity as (
+    select user_id, activity_date from stg_user_activity
+),
+
+interaction_days as (
+    select distinct user_id, activity_date from int_interactions
+),
+
+active_days as (
+    select user_id, activity_date from activity
+    union
+    select user_id, activity_date from interaction_days
+),
+
+final as (
+    select
+        user_id,
+        activity_date,
+        lead(activity_date) over (partition by user_id order by activity_date) as next_active_date
+    from active_days
+)
+
+select * from final

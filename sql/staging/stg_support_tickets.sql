@@ -1,0 +1,13 @@
+-- stg_support_tickets
+-- Grain: one support ticket (ticket_id unique); timestamps in UTC.
+with checked as (
+    select * from chk_support_tickets
+),
+
+final as (
+    select ticket_id, user_id, created_ts, resolved_ts, escalated, handle_time_min
+    from checked
+    where _problem is null
+)
+
+select * from final

@@ -1,0 +1,13 @@
+-- stg_users
+-- Grain: one row per user (user_id unique, not null). Valid rows of chk_users.
+with checked as (
+    select * from chk_users
+),
+
+final as (
+    select user_id, signup_date, segment, experiment_group
+    from checked
+    where _problem is null
+)
+
+select * from final
