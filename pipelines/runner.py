@@ -149,7 +149,7 @@ def run(source: str | Path, db: str | Path, command: str = "run", gates: bool = 
     def do_staging() -> None:
         params = {"as_of": as_of}
         for model in STAGING_MODELS:
-            warehouse.run_model(con, model, params)
+            warehouse.run_model(con, model, params, temp=Path(model).stem.startswith("chk_"))
         result.summary = _ingest_summary(con, run_id)
         for table in contract.tables():
             con.execute(f"drop table chk_{table}")

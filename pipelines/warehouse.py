@@ -25,6 +25,7 @@ def connect(path: str | Path | None = None, read_only: bool = False) -> duckdb.D
     con.execute(f"set threads = {int(settings['threads'])}")
     con.execute(f"set memory_limit = '{settings['memory_limit']}'")
     con.execute("set preserve_insertion_order = false")
+    con.execute("set enable_progress_bar = false")
     return con
 
 
@@ -42,13 +43,18 @@ def _params_for(sql: str, params: dict | None) -> dict:
     return {k: v for k, v in params.items() if k in used}
 
 
-def run_model(con: duckdb.DuckDBPyConnection, relpath: str, params: dict | None = None) -> str:
-    """Create (or replace) the table named after the model file from its select."""
+def run_model(con: duckdb.DuckDBPyConnection, relpath: str, params: dict | None = None,
+              temp: bool = False) -> str:
+    """Create (or replace) the table named after the model file from its select.
+
+    temp=True makes a TEMP table: for intermediate models that a stage drops again
+    (they never reach the disk unless memory runs short)."""
     table = Path(relpath).stem
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
         raise ValueError(f"model file name {relpath!r} is not a valid table name")
     sql = sql_text(relpath)
-    con.execute(f"create or replace table {table} as\n{sql}", _params_for(sql, params))
+    kind = "temp table" if temp else "table"
+    con.execute(f"create or replace {kind} {table} as\n{sql}", _params_for(sql, params))
     return table
 
 

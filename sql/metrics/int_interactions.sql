@@ -11,26 +11,24 @@ users as (
     select user_id, segment, signup_date, experiment_group from stg_users
 ),
 
-ranked_verdicts as (
-    select
-        interaction_id,
-        tier,
-        hallucinated,
-        row_number() over (
-            partition by interaction_id, tier
-            order by ts desc nulls last, hallucinated desc
-        ) as recency_rank
-    from stg_adjudications
-),
-
 latest_verdicts as (
+    -- the latest verdict of each tier in one hash aggregate: the sort key is the
+    -- verdict time in microseconds, doubled, plus 1 when hallucinated, so a later
+    -- verdict wins and at equal times "hallucinated" wins; a verdict without ts
+    -- ranks below any dated one
     select
         interaction_id,
-        bool_or(hallucinated) filter (where tier = 1) as tier1_hallucinated,
-        bool_or(hallucinated) filter (where tier = 2) as tier2_hallucinated,
-        bool_or(hallucinated) filter (where tier = 3) as tier3_hallucinated
-    from ranked_verdicts
-    where recency_rank = 1
+        arg_max(hallucinated, sort_key) filter (where tier = 1) as tier1_hallucinated,
+        arg_max(hallucinated, sort_key) filter (where tier = 2) as tier2_hallucinated,
+        arg_max(hallucinated, sort_key) filter (where tier = 3) as tier3_hallucinated
+    from (
+        select
+            interaction_id,
+            tier,
+            hallucinated,
+            epoch_us(coalesce(ts, timestamp '1900-01-01')) * 2 + hallucinated::int as sort_key
+        from stg_adjudications
+    )
     group by interaction_id
 ),
 

@@ -1,8 +1,34 @@
 -- chk_interventions
 -- Grain: one row per distinct source row of `interventions`, typed, with `_problem`
--- or null. Orphan = interaction_id not in stg_interactions. Parameters: $as_of.
-with source as (
-    select distinct * from src_interventions
+-- or null and `_row_json` for problem rows. Orphan = interaction_id not in
+-- stg_interactions. Only rows whose id repeats go through DISTINCT. Parameters: $as_of.
+with raw_rows as (
+    select src as _raw from src_interventions as src
+),
+
+id_counts as (
+    select _raw.intervention_id as id, count(*) as n from raw_rows group by all
+),
+
+single_rows as (
+    select raw_rows._raw, 1 as _id_rows
+    from raw_rows
+    semi join id_counts on raw_rows._raw.intervention_id = id_counts.id and id_counts.n = 1
+),
+
+repeated_rows as (
+    select _raw, count(*) over (partition by _raw.intervention_id) as _id_rows
+    from (
+        select distinct _raw from raw_rows
+        where _raw.intervention_id is null
+           or _raw.intervention_id in (select id from id_counts where n > 1)
+    )
+),
+
+source as (
+    select * from single_rows
+    union all
+    select * from repeated_rows
 ),
 
 interactions as (
@@ -11,39 +37,40 @@ interactions as (
 
 typed as (
     select
-        cast(intervention_id as varchar) as intervention_id,
-        cast(interaction_id as varchar) as interaction_id,
-        try_cast(try_cast(ts as timestamptz) as timestamp) as ts,
-        cast(kind as varchar) as kind,
-        try_cast(duration_s as double) as duration_s,
-        ts is not null as _raw_ts,
-        duration_s is not null as _raw_duration_s,
-        to_json(source) as _row_json
+        cast(_raw.intervention_id as varchar) as intervention_id,
+        cast(_raw.interaction_id as varchar) as interaction_id,
+        try_cast(try_cast(_raw.ts as timestamptz) as timestamp) as ts,
+        cast(_raw.kind as varchar) as kind,
+        try_cast(_raw.duration_s as double) as duration_s,
+        _raw,
+        _id_rows
     from source
 ),
 
-id_counts as (
-    select *, count(*) over (partition by intervention_id) as _id_rows
-    from typed
-),
-
-final as (
+checked as (
     select
-        id_counts.*,
+        typed.*,
         case
             when intervention_id is null then {'reason': 'null_id', 'col': 'intervention_id'}
             when _id_rows > 1 then {'reason': 'duplicate_id', 'col': 'intervention_id'}
-            when id_counts.interaction_id is null then {'reason': 'null_required', 'col': 'interaction_id'}
-            when _raw_ts and ts is null then {'reason': 'unparseable', 'col': 'ts'}
-            when _raw_duration_s and duration_s is null then {'reason': 'unparseable', 'col': 'duration_s'}
+            when typed.interaction_id is null then {'reason': 'null_required', 'col': 'interaction_id'}
+            when _raw.ts is not null and ts is null then {'reason': 'unparseable', 'col': 'ts'}
+            when _raw.duration_s is not null and duration_s is null then {'reason': 'unparseable', 'col': 'duration_s'}
             when duration_s < 0 or isnan(duration_s) then {'reason': 'out_of_range', 'col': 'duration_s'}
             when kind is null then {'reason': 'null_required', 'col': 'kind'}
             when kind not in ('edit', 'override', 'review', 'escalation') then {'reason': 'unknown_enum', 'col': 'kind'}
             when ts > $as_of then {'reason': 'future_ts', 'col': 'ts'}
             when interactions.interaction_id is null then {'reason': 'orphan_key', 'col': 'interaction_id'}
         end as _problem
-    from id_counts
-    left join interactions on id_counts.interaction_id = interactions.interaction_id
+    from typed
+    left join interactions on typed.interaction_id = interactions.interaction_id
+),
+
+final as (
+    select
+        * exclude (_raw, _id_rows),
+        case when _problem is not null then to_json(_raw) end as _row_json
+    from checked
 )
 
-select * exclude (_raw_ts, _raw_duration_s, _id_rows) from final
+select * from final

@@ -1,39 +1,66 @@
 -- chk_users
--- Grain: one row per distinct source row of `users` (exact duplicates removed),
--- typed, with `_problem` = the first row-level problem found ({reason, col}) or null.
--- Feeds stg_users (valid rows) and quarantine (the rest).
-with source as (
-    select distinct * from src_users
+-- Grain: one row per distinct source row of `users`, typed, with `_problem` = the
+-- first row-level problem found ({reason, col}) or null, and `_row_json` (the raw
+-- row, only for rows with a problem). Feeds stg_users and quarantine.
+-- Exact duplicates can only share an id: only rows whose id repeats go through DISTINCT.
+with raw_rows as (
+    select src as _raw from src_users as src
+),
+
+id_counts as (
+    select _raw.user_id as id, count(*) as n from raw_rows group by all
+),
+
+single_rows as (
+    select raw_rows._raw, 1 as _id_rows
+    from raw_rows
+    semi join id_counts on raw_rows._raw.user_id = id_counts.id and id_counts.n = 1
+),
+
+repeated_rows as (
+    select _raw, count(*) over (partition by _raw.user_id) as _id_rows
+    from (
+        select distinct _raw from raw_rows
+        where _raw.user_id is null or _raw.user_id in (select id from id_counts where n > 1)
+    )
+),
+
+source as (
+    select * from single_rows
+    union all
+    select * from repeated_rows
 ),
 
 typed as (
     select
-        cast(user_id as varchar) as user_id,
-        coalesce(try_cast(signup_date as date),
-                 try_cast(try_cast(signup_date as timestamptz) as date)) as signup_date,
-        cast(segment as varchar) as segment,
-        cast(experiment_group as varchar) as experiment_group,
-        signup_date is not null as _has_signup_date,
-        to_json(source) as _row_json
+        cast(_raw.user_id as varchar) as user_id,
+        coalesce(try_cast(_raw.signup_date as date),
+                 try_cast(try_cast(_raw.signup_date as timestamptz) as date)) as signup_date,
+        cast(_raw.segment as varchar) as segment,
+        cast(_raw.experiment_group as varchar) as experiment_group,
+        _raw,
+        _id_rows
     from source
 ),
 
-id_counts as (
-    select *, count(*) over (partition by user_id) as _id_rows
-    from typed
-),
-
-final as (
+checked as (
     select
         *,
         case
             when user_id is null then {'reason': 'null_id', 'col': 'user_id'}
             when _id_rows > 1 then {'reason': 'duplicate_id', 'col': 'user_id'}
-            when _has_signup_date and signup_date is null then {'reason': 'unparseable', 'col': 'signup_date'}
+            when _raw.signup_date is not null and signup_date is null then {'reason': 'unparseable', 'col': 'signup_date'}
             when experiment_group is not null and experiment_group not in ('treatment', 'holdout')
                 then {'reason': 'unknown_enum', 'col': 'experiment_group'}
         end as _problem
-    from id_counts
+    from typed
+),
+
+final as (
+    select
+        * exclude (_raw, _id_rows),
+        case when _problem is not null then to_json(_raw) end as _row_json
+    from checked
 )
 
-select * exclude (_has_signup_date, _id_rows) from final
+select * from final

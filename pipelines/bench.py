@@ -1,0 +1,97 @@
+"""`python -m pipelines bench --interactions N`: time the run against the practical limit.
+
+Generates N interactions of demo telemetry as Parquet (in a child process, so the
+generator's memory does not count), then in this process times (1) one hand-written
+DuckDB query computing TCR, TTA p50/p90 and CPVO by quarter × feature straight from
+the Parquet (the practical limit) and (2) the whole `run` with its stages and gates.
+Prints JSON; peak_rss_mb is this process's peak resident memory.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from pipelines import warehouse
+
+
+def _generate(out_dir: str, n: int, seed: int) -> None:
+    from pipelines import demo_data
+
+    demo_data.generate(Path(out_dir), seed=seed, interactions=n)
+
+
+def _glob(source: Path, table: str) -> str:
+    single = source / f"{table}.parquet"
+    return str(single) if single.exists() else str(source / table / "**" / "*.parquet")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def limit_query(source: Path) -> tuple[float, int]:
+    con = warehouse.connect()
+    t0 = time.perf_counter()
+    rows = warehouse.run_query(con, "queries/bench_limit.sql", {
+        "interactions": _glob(source, "interactions"),
+        "adjudications": _glob(source, "adjudications"),
+        "infra_costs": _glob(source, "infra_costs"),
+    }).fetchall()
+    elapsed = time.perf_counter() - t0
+    con.close()
+    return elapsed, len(rows)
+
+
+def run_bench(n: int, workdir: Path | None = None, seed: int = 11, also_without_gates: bool = False) -> dict:
+    from pipelines import runner
+
+    own_dir = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="kpi-bench-")) if own_dir else Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    source = work / f"source_{n}"
+    try:
+        t0 = time.perf_counter()
+        if not (source / "_complete").exists():
+            proc = mp.get_context("spawn").Process(target=_generate, args=(str(source), n, seed))
+            proc.start()
+            proc.join()
+            if proc.exitcode != 0:
+                raise RuntimeError(f"demo generation failed (exit {proc.exitcode})")
+            (source / "_complete").write_text("ok")
+        generate_s = time.perf_counter() - t0
+
+        limit_s, limit_rows = limit_query(source)
+
+        db = work / f"bench_{n}.duckdb"
+        t0 = time.perf_counter()
+        result = runner.run(source, db, command="bench")
+        run_s = time.perf_counter() - t0
+        stages = dict(result.stage_seconds)
+        gates_s = sum(v for k, v in stages.items() if k.startswith("gate_"))
+        out = {
+            "interactions": n,
+            "limit_s": round(limit_s, 3),
+            "run_s": round(run_s, 3),
+            "ratio": round(run_s / limit_s, 3),
+            "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "stages": stages,
+            "gates_s": round(gates_s, 3),
+            "gates_share_of_run_without_gates": round(gates_s / max(run_s - gates_s, 1e-9), 3),
+            "run_status": result.status,
+            "rows": {r["table_name"]: r["rows_read"] for r in result.summary},
+            "limit_rows": limit_rows,
+            "generate_s": round(generate_s, 3),
+            "warehouse_mb": round(db.stat().st_size / 2**20, 1) if db.exists() else None,
+        }
+        if also_without_gates:
+            t0 = time.perf_counter()
+            runner.run(source, work / f"bench_{n}_nogates.duckdb", command="bench", gates=False)
+            out["run_without_gates_s"] = round(time.perf_counter() - t0, 3)
+        return out
+    finally:
+        if own_dir:
+            shutil.rmtree(work, ignore_errors=True)
