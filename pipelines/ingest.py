@@ -51,7 +51,7 @@ def _relation_from_files(con, table: str, kind: str, files: list[str]):
         else:
             rel = con.read_csv(files, header=True, all_varchar=True, hive_partitioning=hive,
                                union_by_name=True)
-        rel.limit(1).fetchall()  # force a read so an unreadable file fails here
+        rel.limit(1).to_arrow_table()  # force a read so an unreadable file fails here (arrow: no pytz needed)
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
         raise SourceError(table, None, f"cannot read {kind} file(s) {files[0]}"
