@@ -1,0 +1,329 @@
+"""The 8-week metric audit on the demo warehouse (SPEC §6): the SQL + statistics path
+against independent computations from raw rows, the planted drift and TCR drop are
+detected, records, sign-off, next_due, the audit gate, the CLI, and records surviving a
+rebuild of the warehouse."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from statsmodels.stats.inter_rater import cohens_kappa as sm_kappa
+
+from helpers_source import cli
+from pipelines import audit, warehouse
+from test_audit_stats import ece_numpy, psi_numeric_numpy, psi_reference
+
+
+@pytest.fixture(scope="module")
+def findings(demo_db):
+    con = warehouse.connect(demo_db, read_only=True)
+    try:
+        return audit.run_audit(con)
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def raw(demo_db):
+    """Row-level interactions of the demo, read with plain SQL (no audit code)."""
+    con = duckdb.connect(str(demo_db), read_only=True)
+    try:
+        return con.execute("""
+            select activity_date, ts, user_id, feature, domain, input_tokens, confidence, outcome,
+                   tier1_hallucinated, tier2_hallucinated, tier3_hallucinated
+            from int_interactions""").df()
+    finally:
+        con.close()
+
+
+def _between(df, span):
+    d = pd.to_datetime(df["activity_date"]).dt.date
+    return df[(d >= dt.date.fromisoformat(span["start"])) & (d <= dt.date.fromisoformat(span["end"]))]
+
+
+def _copy(db, tmp_path):
+    dst = tmp_path / "w.duckdb"
+    shutil.copy(db, dst)
+    return dst
+
+
+# ----------------------------------------------------------------------------- windows
+def test_default_windows_end_at_last_full_week(findings, raw):
+    last = pd.to_datetime(raw["activity_date"]).dt.date.max()
+    assert findings["as_of"] == (last + dt.timedelta(days=1)).isoformat()
+    end = dt.date.fromisoformat(findings["window"]["end"])
+    assert end.isoweekday() == 7 and end <= last and (last - end).days < 7
+    assert dt.date.fromisoformat(findings["window"]["start"]) == end - dt.timedelta(days=55)
+    assert dt.date.fromisoformat(findings["reference"]["end"]) == end - dt.timedelta(days=56)
+
+
+# ----------------------------------------------------------------------------- SQL path vs independent
+def test_drift_psi_matches_numpy(findings, raw):
+    ref, cur = _between(raw, findings["reference"]), _between(raw, findings["window"])
+    for var in ("input_tokens", "confidence"):
+        r = ref[var].dropna().to_numpy(float)
+        a = cur[var].dropna().to_numpy(float)
+        assert findings["drift"][var]["psi"] == pytest.approx(psi_numeric_numpy(r, a), rel=1e-9, abs=1e-12), var
+        edges = findings["drift_bins"][var]["edges"]
+        assert edges == pytest.approx(np.quantile(r, np.arange(1, 10) / 10).tolist(), rel=1e-12)
+    for var in ("feature", "domain"):
+        rs = ref[var].value_counts(normalize=True)
+        as_ = cur[var].value_counts(normalize=True)
+        cats = sorted(set(rs.index) | set(as_.index))
+        expected = psi_reference([rs.get(c, 0) for c in cats], [as_.get(c, 0) for c in cats])
+        assert findings["drift"][var]["psi"] == pytest.approx(expected, rel=1e-9, abs=1e-12), var
+
+
+def test_calibration_ece_matches_numpy(findings, raw):
+    cur = _between(raw, findings["window"])
+    cur = cur[cur["confidence"].notna() & cur["tier2_hallucinated"].notna()]
+    conf = cur["confidence"].to_numpy(float)
+    correct = (~cur["tier2_hallucinated"].astype(bool)).to_numpy(int)
+    cal = findings["calibration"]
+    assert cal["n"] == len(conf)
+    assert cal["ece"] == pytest.approx(ece_numpy(conf, correct), rel=1e-9)
+    assert sum(b["n"] for b in cal["bins"]) == len(conf) and len(cal["bins"]) == 10
+
+
+def test_tier_agreement_kappa_matches_statsmodels(findings, raw):
+    cur = _between(raw, findings["window"])
+    both = cur[cur["tier1_hallucinated"].notna() & cur["tier2_hallucinated"].notna()]
+    t1 = both["tier1_hallucinated"].astype(bool).to_numpy()
+    t2 = both["tier2_hallucinated"].astype(bool).to_numpy()
+    table = np.array([[np.sum(~t1 & ~t2), np.sum(~t1 & t2)], [np.sum(t1 & ~t2), np.sum(t1 & t2)]], float)
+    t = findings["tier_agreement"]
+    assert t["n"] == len(both)
+    assert t["agreement"] == pytest.approx(np.mean(t1 == t2), rel=1e-12)
+    assert t["kappa"] == pytest.approx(sm_kappa(table).kappa, rel=1e-9)
+    assert t["tier3"]["vs_tier2"]["n"] == int((cur["tier2_hallucinated"].notna() & cur["tier3_hallucinated"].notna()).sum())
+
+
+def test_decay_slope_matches_statsmodels_on_weekly_tcr(findings, raw):
+    cur = _between(raw, findings["window"]).copy()
+    d = pd.to_datetime(cur["activity_date"])
+    cur["week"] = (d - pd.to_timedelta(d.dt.weekday, unit="D")).dt.date
+    weekly = cur.groupby("week")["outcome"].apply(lambda s: float((s == "completed").mean())).sort_index()
+    start = dt.date.fromisoformat(findings["window"]["start"])
+    x = np.array([(w - start).days / 7 for w in weekly.index])
+    fit = sm.OLS(weekly.to_numpy(), sm.add_constant(x)).fit()
+    lo, hi = fit.conf_int(alpha=0.05)[1]
+    dec = findings["decay"]["tcr"]
+    assert dec["n_weeks"] == 8
+    assert dec["slope_per_week"] == pytest.approx(fit.params[1], rel=1e-9)
+    assert (dec["ci_low"], dec["ci_high"]) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9))
+
+
+# ----------------------------------------------------------------------------- planted effects
+def test_tcr_drop_is_detected(findings, demo_db):
+    truths = json.loads((demo_db.parent / "source" / "truths.json").read_text())
+    change = dt.date.fromisoformat(truths["tcr_drop"]["change_date"])
+    assert dt.date.fromisoformat(findings["window"]["start"]) <= change <= dt.date.fromisoformat(findings["window"]["end"])
+    dec = findings["decay"]["tcr"]
+    assert dec["slope_per_week"] < 0 and dec["ci_high"] < 0 and dec["significant"]
+    assert dec["direction"] == "toward_red" and dec["weeks_to_red"] is not None and dec["flagged"]
+    assert any(f.startswith("decay: tcr") for f in findings["flags"])
+    item = next(i for i in findings["scorecard"]["items"] if i["metric"] == "tcr")
+    assert item["role"] == "primary" and item["change"] == "worsened" and item["points"] == -1.0
+    assert findings["window_values"]["audit"]["tcr"] < findings["window_values"]["reference"]["tcr"] - 0.05
+    # the drop is not mistaken for gaming
+    assert not any(g["flagged"] for g in findings["gaming"] if g["primary"] == "tcr")
+    assert findings["verdict"] in ("iterate", "re-define")
+
+
+def test_planted_input_drift_is_detected(findings, demo_db):
+    truths = json.loads((demo_db.parent / "source" / "truths.json").read_text())
+    assert "billing" in truths["drift"]["direction"] and "input tokens median +25%" in truths["drift"]["direction"]
+    dom = findings["drift"]["domain"]
+    tok = findings["drift"]["input_tokens"]
+    assert dom["shift_detected"] and dom["p_value"] < 1e-3
+    assert tok["shift_detected"] and tok["p_value"] < 1e-3
+    assert tok["audit_median"] > tok["reference_median"]
+    bins = {b["bin"]: b for b in findings["drift_bins"]["domain"]["bins"]}
+    rising = [d for d in ("billing", "sql", "javascript", "legal") if bins[d]["audit_share"] > bins[d]["reference_share"]]
+    falling = [d for d in ("python", "finance", "hr", "account", "shipping")
+               if bins[d]["audit_share"] < bins[d]["reference_share"]]
+    assert len(rising) >= 3 and len(falling) >= 3, (rising, falling)
+    assert any(f.startswith("drift") and "domain" in f for f in findings["flags"])
+    for var in ("feature", "domain", "input_tokens", "confidence"):
+        d = findings["drift"][var]
+        assert d["psi"] >= 0 and d["band"] in ("stable", "moderate", "major")
+
+
+def test_high_hr_domain_violates_guardrail(findings, demo_db):
+    truths = json.loads((demo_db.parent / "source" / "truths.json").read_text())
+    hr = next(g for g in findings["guardrails"] if g["metric"] == "hr")
+    assert truths["hallucination"]["high_domain"] in hr["domains_violated"]
+    assert hr["violated"]
+
+
+def test_findings_are_json_and_complete(findings):
+    text = json.dumps(findings)
+    assert "NaN" not in text
+    for key in ("window", "reference", "decay", "drift", "calibration", "tier_agreement", "alignment", "gaming",
+                "data_quality", "score", "verdict", "contract_version", "config_versions"):
+        assert key in findings, key
+    assert set(findings["decay"]) == {"tcr", "hr", "tta_p50_s", "hitl_per_100", "retention_delta_pts", "cpvo_usd"}
+    assert findings["verdict"] in audit.VERDICTS
+    assert {(g["primary"], g["counter"]) for g in findings["gaming"]} >= {
+        ("tcr", "requery_rate"), ("tcr", "completed_escalation_rate"), ("hr", "hr_coverage"), ("cpvo_usd", "tcr")}
+    al = findings["alignment"]
+    for period in ("audit", "reference"):
+        pts = al[period]["points"]
+        assert len(pts) == 8
+        x = [p["north_star"] for p in pts]
+        y = [p["behavior"] for p in pts]
+        assert al[period]["corr"] == pytest.approx(np.corrcoef(x, y)[0, 1], rel=1e-9)
+    dq = findings["data_quality"]
+    assert dq["runs"] and any(r["built_this_warehouse"] for r in dq["runs"])
+
+
+def test_run_audit_outside_the_data_is_refused(demo_db):
+    con = warehouse.connect(demo_db, read_only=True)
+    try:
+        with pytest.raises(ValueError, match="no interactions in the audit window"):
+            audit.run_audit(con, dt.date(2020, 1, 1))
+    finally:
+        con.close()
+
+
+# ----------------------------------------------------------------------------- records
+def test_audit_suites_exist():
+    from pipelines import EXPECTATIONS_DIR
+
+    for table in ("audit_checks", "audit_records"):
+        doc = json.loads((EXPECTATIONS_DIR / f"audit__{table}.json").read_text())
+        assert doc["name"] == f"audit__{table}" and doc["expectations"]
+        assert all(e["meta"]["severity"] in ("critical", "warning") for e in doc["expectations"])
+
+
+def test_record_sign_next_due_and_gate(findings, demo_db, tmp_path):
+    db = _copy(demo_db, tmp_path)
+    con = warehouse.connect(db, read_only=True)
+    before = audit.next_due(con, today=dt.date(2026, 10, 1))
+    n_before = len(audit.history(con))  # the shared demo may already hold an (unsigned) audit
+    con.close()
+    assert before["never_signed"] and before["signed_by"] is None and "no audit has ever been signed" in before["note"]
+    first = dt.date.fromisoformat(findings["data"]["first_date"])
+    assert before["next_due"] == first + dt.timedelta(days=56) and before["overdue"] is True
+
+    audit_id = audit.record(db, findings)
+    con = warehouse.connect(db, read_only=True)
+    rec = audit.latest(con)
+    assert rec["audit_id"] == audit_id and rec["signed_by"] is None and rec["next_due"] is None
+    assert rec["findings"]["verdict"] == findings["verdict"] == rec["verdict"]
+    assert rec["contract_version"] == findings["contract_version"]
+    assert rec["window_start"].isoformat() == findings["window"]["start"]
+    hist = audit.history(con)
+    assert len(hist) == n_before + 1 and hist[0]["audit_id"] == audit_id and "findings" not in hist[0]
+    pending = audit.next_due(con)
+    assert pending["never_signed"] and pending["awaiting_signoff"] == audit_id
+    n_checks = con.execute("select count(*) from audit_checks where audit_id = ?", [audit_id]).fetchall()[0][0]
+    assert n_checks > 50
+    gates_ran = warehouse.table_exists(con, "meta_gate_results") and con.execute(
+        "select count(*) from meta_gate_results where run_id = ? and stage = 'audit'", [audit_id]).fetchall()[0][0]
+    con.close()
+
+    import importlib.util
+
+    if importlib.util.find_spec("pipelines.gates") is not None:
+        assert gates_ran, "record() must run the audit gate (expectations/audit__*.json)"
+    if gates_ran:  # the audit's own suite ran on its outputs and passed
+        assert rec["gate_success"] is True
+        con = warehouse.connect(db)
+        try:
+            failed = con.execute("select count(*) from meta_gate_results where run_id = ? and not success "
+                                 "and severity = 'critical'", [audit_id]).fetchall()[0][0]
+            assert failed == 0
+            # a broken statistic is caught by the suite
+            con.execute("insert into audit_checks values (?, 'drift', 'bogus', 'psi', 'psi', -0.5, null, null, null)",
+                        [audit_id])
+            con.execute("insert into audit_checks values (?, 'tier_agreement', 'bogus', 'kappa', 'kappa', 1.5, "
+                        "null, null, null)", [audit_id])
+            from pipelines import gates
+
+            outcome = gates.run_gate(con, "audit", audit_id)
+            names = {f["expectation"] for f in outcome.failures}
+            assert not outcome.success and {"psi_non_negative", "kappa_in_range"} <= names
+        finally:
+            con.close()
+
+    with pytest.raises(ValueError, match="decision"):
+        audit.sign(db, audit_id, "Ada", "")
+    signed = audit.sign(db, audit_id, "Ada Lovelace", "iterate")
+    assert signed["signed_by"] == "Ada Lovelace" and signed["decision"] == "iterate"
+    assert signed["next_due"] == signed["signed_at"].date() + dt.timedelta(days=56)
+    with pytest.raises(ValueError, match="already signed"):
+        audit.sign(db, audit_id, "Bob", "keep")
+    con = warehouse.connect(db, read_only=True)
+    try:
+        due = audit.next_due(con)
+        assert due["next_due"] == signed["next_due"] and not due["never_signed"] and due["audit_id"] == audit_id
+        assert due["overdue"] is False
+        assert audit.next_due(con, today=signed["next_due"] + dt.timedelta(days=1))["overdue"] is True
+    finally:
+        con.close()
+
+
+def test_records_survive_a_rebuild(findings, demo_db, tmp_path):
+    from pipelines import runner
+
+    db = _copy(demo_db, tmp_path)
+    audit_id = audit.record(db, findings, gate=False)
+    signed = audit.sign(db, audit_id, "Grace Hopper", "keep")
+    result = runner.run(demo_db.parent / "source", db, command="run", gates=False)
+    assert result.status == "success"
+    con = warehouse.connect(db, read_only=True)
+    try:
+        runs = con.execute("select count(*) from meta_runs").fetchall()[0][0]
+        assert runs >= 2  # really rebuilt
+        rec = audit.latest(con)
+        assert rec["audit_id"] == audit_id and rec["signed_by"] == "Grace Hopper"
+        assert rec["next_due"] == signed["next_due"] and rec["findings"]["score"] == findings["score"]
+        assert con.execute("select count(*) from audit_checks where audit_id = ?", [audit_id]).fetchall()[0][0] > 0
+        assert audit.next_due(con)["audit_id"] == audit_id
+    finally:
+        con.close()
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_run_json_and_sign(demo_db, tmp_path):
+    db = _copy(demo_db, tmp_path)
+    con = warehouse.connect(db, read_only=True)
+    n_before = len(audit.history(con))
+    con.close()
+    p = cli("audit", "--db", db, "--format", "json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["audit_id"].startswith("audit-") and out["verdict"] in audit.VERDICTS
+    assert isinstance(out["score"], (int, float)) and out["next_due"] is None
+    assert {"decay", "drift", "calibration", "tier_agreement", "alignment", "gaming", "data_quality"} <= set(out)
+
+    p = cli("audit", "--db", db, "--sign", "Ada")
+    assert p.returncode == 2 and "--decision" in p.stderr and "Traceback" not in p.stderr
+
+    p = cli("audit", "--db", db, "--sign", "Ada", "--decision", "iterate", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    signed = json.loads(p.stdout)
+    assert signed["audit_id"] == out["audit_id"] and signed["signed_by"] == "Ada" and signed["decision"] == "iterate"
+    signed_date = dt.datetime.fromisoformat(signed["signed_at"]).date()
+    assert signed["next_due"] == (signed_date + dt.timedelta(days=56)).isoformat()
+    assert signed["schedule"]["next_due"] == signed["next_due"] and not signed["schedule"]["overdue"]
+
+    p = cli("audit", "--db", db, "--as-of", "2026-09-14")
+    assert p.returncode == 0, p.stderr
+    assert "Metric audit" in p.stdout and "Decay" in p.stdout
+    con = warehouse.connect(db, read_only=True)
+    try:
+        assert len(audit.history(con)) == n_before + 2
+        assert audit.latest(con)["as_of"] == dt.date(2026, 9, 14)
+    finally:
+        con.close()
+
+    p = cli("audit", "--db", tmp_path / "missing.duckdb")
+    assert p.returncode == 2 and "does not exist" in p.stderr
