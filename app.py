@@ -1,0 +1,169 @@
+"""KPI Bridge dashboard.
+
+    streamlit run app.py --server.address 127.0.0.1 --browser.gatherUsageStats false [-- --db PATH]
+
+The warehouse is $KPI_BRIDGE_DB, or `--db PATH` after `--`, or data/warehouse.duckdb.
+On first start without a warehouse the demo warehouse is built (the same as
+`python -m pipelines demo`) with a progress bar, then the pages are shown.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import streamlit as st  # noqa: E402
+
+
+def _db_from_argv() -> None:
+    """`streamlit run app.py -- --db PATH` sets the warehouse for this process."""
+    if "--db" not in sys.argv and not any(a.startswith("--db=") for a in sys.argv):
+        return
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--db")
+    args, _ = parser.parse_known_args(sys.argv[1:])
+    if args.db:
+        os.environ["KPI_BRIDGE_DB"] = str(Path(args.db).resolve())
+
+
+_db_from_argv()
+st.set_page_config(page_title="KPI Bridge", page_icon=":material/monitoring:", layout="wide")
+
+from pipelines import data_access as da  # noqa: E402
+
+log = logging.getLogger("kpi_bridge.app")
+
+
+@st.cache_resource
+def _build_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+def build_demo(db: Path) -> None:
+    """Generate demo telemetry and run every stage into `db`, showing progress."""
+    from pipelines import demo_data, runner
+
+    users = int(os.environ.get("KPI_BRIDGE_DEMO_USERS", "20000"))
+    source = db.parent / f"{db.stem}_demo_source"
+    st.title("KPI Bridge")
+    st.info(f"No warehouse at `{db}` yet: building the demo warehouse ({users:,} synthetic users, "
+            "planted effects). This takes a minute the first time only.", icon=":material/construction:")
+    bar = st.progress(0.0, text="Waiting for another session's build…")
+    with _build_lock():
+        if db.exists():
+            return
+        state: dict = {"error": None, "step": "generate"}
+
+        def work() -> None:
+            try:
+                truths = demo_data.generate(source, users=users)
+                (db.parent / f"{db.stem}.truths.json").write_text(json.dumps(truths, indent=2, default=str))
+                state["step"] = "run"
+                gates = importlib.util.find_spec("pipelines.gates") is not None
+                result = runner.run(source, db, command="demo", gates=gates)
+                state["status"] = result.status
+            except Exception as exc:  # shown in words below, logged with its traceback
+                state["error"] = exc
+                log.error("demo build failed:\n%s", traceback.format_exc())
+            state["step"] = "done"
+
+        t = threading.Thread(target=work, daemon=True)
+        t.start()
+        t0, progress = time.time(), 0.0
+        while t.is_alive():
+            elapsed = time.time() - t0
+            if state["step"] == "generate":
+                progress = min(0.45, progress + 0.01)
+                text = f"Generating synthetic telemetry… ({elapsed:.0f} s)"
+            else:
+                progress = min(0.95, max(progress, 0.5) + 0.01)
+                text = f"Ingesting, staging and computing the L6 metrics… ({elapsed:.0f} s)"
+            bar.progress(progress, text=text)
+            time.sleep(0.4)
+        t.join()
+    if state["error"] is not None:
+        bar.progress(1.0, text="The demo build failed")
+        st.error(f"The demo warehouse could not be built: {state['error']}. Build it from a shell with "
+                 f"`python -m pipelines demo --db {db}` to see the details.", icon=":material/error:")
+        st.stop()
+    bar.progress(1.0, text="Done: opening the dashboard")
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up(db: str, stamp: int) -> threading.Thread:
+    """Once per warehouse version and server process: fill the caches in the background so
+    the first visitor does not wait for the cold queries (data_access.warm_up)."""
+    t = threading.Thread(target=lambda: log.info("cache warm-up: %s", da.warm_up(db=db)), daemon=True,
+                         name="kpi-bridge-warm-up")
+    t.start()
+    return t
+
+
+def run_banner() -> None:
+    """On every page: the latest run did not succeed → say what failed and what is shown."""
+    try:
+        b = da.run_banner()
+    except da.WarehouseUnavailable:
+        return
+    if not b:
+        return
+    what = ("failed its critical gate at stage" if b["status"] == "gate_failed" else "stopped with an error at stage")
+    shown = (f"The dashboard shows the last good results (run `{b['good_run_id']}`, finished {str(b['good_finished_at'])[:16]} UTC)."
+             if b["good_run_id"] else "There are no earlier good results to show.")
+    st.error(f"**The latest run `{b['run_id']}` {what} `{b['failed_stage'] or '?'}`.** {b['message']}  \n{shown} "
+             "See **Data quality** for the failing expectations.", icon=":material/gpp_bad:")
+
+
+def main() -> None:
+    db = da.db_path()
+    if not db.exists():
+        build_demo(db)
+        da.clear_caches()
+        st.rerun()
+
+    if not os.environ.get("KPI_BRIDGE_NO_WARMUP"):
+        _warm_up(str(db), db.stat().st_mtime_ns)
+    pages = [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/qbr.py", title="QBR", icon=":material/summarize:", url_path="qbr"),
+        st.Page("pages/explore.py", title="Explore", icon=":material/query_stats:", url_path="explore"),
+        st.Page("pages/bridge.py", title="Bridge", icon=":material/account_tree:", url_path="bridge"),
+        st.Page("pages/data_quality.py", title="Data quality", icon=":material/fact_check:", url_path="data-quality"),
+        st.Page("pages/definitions.py", title="Definitions", icon=":material/menu_book:", url_path="definitions"),
+        st.Page("pages/audit.py", title="Audit", icon=":material/verified:", url_path="audit"),
+    ]
+    page = st.navigation(pages)
+    with st.sidebar:
+        try:
+            info = da.warehouse_info()
+            window = (f"{info['first_date']} → {info['last_date']}" if info["last_date"] else "no data")
+            st.caption(f"Warehouse `{Path(info['path']).name}` · data {window} · "
+                       f"{info['interactions']:,} interactions")
+        except da.WarehouseUnavailable as exc:
+            st.caption(str(exc))
+    run_banner()
+    try:
+        page.run()
+    except da.WarehouseUnavailable as exc:
+        st.warning(str(exc), icon=":material/warning:")
+    except Exception as exc:  # words, not tracebacks (the traceback goes to the server log)
+        if os.environ.get("KPI_BRIDGE_DEBUG"):
+            raise
+        log.error("page %s failed:\n%s", page.title, traceback.format_exc())
+        st.error(f"This page hit an unexpected problem and could not be drawn: {type(exc).__name__}: "
+                 f"{str(exc).splitlines()[0] if str(exc) else ''}. The other pages still work; the details are "
+                 "in the server log.", icon=":material/error:")
+
+
+main()

@@ -1,0 +1,192 @@
+"""Audit: the latest 8-week metric audit's findings (decay, drift, calibration, gaming,
+alignment, guardrails, tiers, data quality), the history, and the sign-off form."""
+import contextlib
+import datetime as dt
+import os
+
+import polars as pl
+import streamlit as st
+
+from pages import ui
+from pipelines import charts
+from pipelines import data_access as da
+
+st.title("Metric audit (every 8 weeks)")
+if not da.warehouse_exists():
+    ui.require_results()
+    st.stop()
+
+state = da.audit_state()
+if ui.unavailable(state, "The audit is not available"):
+    st.caption("Every 8 weeks the audit checks that the north star still moves with behavior, how fast each L6 "
+               "metric decays, whether the input drifted, whether confidence is calibrated and whether a metric "
+               "is being gamed (SPEC §6).")
+    st.stop()
+for err in state.get("errors", []):
+    st.caption(f"Not available: {err}")
+
+due = da.audit_due()
+if due and due.get("next_due"):
+    note = due.get("note") or ""
+    if due["overdue"]:
+        st.warning(f"**The audit is overdue**: it was due on {due['next_due']} ({-due['days']} days ago). {note}.",
+                 icon=":material/event_busy:")
+    else:
+        st.info(f"The next audit is due on {due['next_due']} (in {due['days']} days). {note}.", icon=":material/event:")
+
+latest = state.get("latest")
+FLAG = {True: "⚠ flagged", False: "✔ ok", None: "–"}
+
+
+@contextlib.contextmanager
+def part(name: str):
+    """One part of the findings: a shape this page does not know is explained, not raised."""
+    try:
+        yield
+    except Exception as exc:
+        if os.environ.get("KPI_BRIDGE_DEBUG"):
+            raise
+        st.warning(f"The {name} findings could not be drawn ({type(exc).__name__}: {exc}); "
+                   "the raw findings are in the audit record.", icon=":material/warning:")
+
+
+def _f(rec: dict) -> dict:
+    f = rec.get("findings") if isinstance(rec, dict) else None
+    return f if isinstance(f, dict) else {}
+
+
+def run_form() -> None:
+    with st.form("run_audit"):
+        info = da.warehouse_info()
+        last = info.get("last_date")
+        as_of = st.date_input("Audit as of (UTC date; the window is the 8 full ISO weeks before it)",
+                              value=(last + dt.timedelta(days=1)) if last else dt.date.today())
+        if st.form_submit_button("Run the audit now and record it", icon=":material/play_arrow:"):
+            try:
+                da.run_audit(as_of)
+                st.success("The audit ran and was recorded.", icon=":material/check_circle:")
+                st.rerun()
+            except Exception as exc:  # words, not a traceback
+                st.error(f"The audit could not run: {exc}", icon=":material/error:")
+
+
+if not latest:
+    st.info("No audit has been recorded in this warehouse yet. Run the first one below.", icon=":material/info:")
+    run_form()
+    st.stop()
+
+f = _f(latest)
+st.subheader(f"Latest audit `{latest.get('audit_id')}`")
+win, ref = f.get("window") or {}, f.get("reference") or {}
+st.caption(f"As of {latest.get('as_of')} · audit window {win.get('start')} → {win.get('end')} "
+           f"({win.get('weeks')} weeks) against the reference {ref.get('start')} → {ref.get('end')} · "
+           f"metric contract {latest.get('contract_version')}")
+c1, c2, c3, c4 = st.columns(4)
+verdict = latest.get("verdict") or f.get("verdict")
+c1.metric("Recommendation", str(verdict or "n/a"), help="keep | iterate | re-define, from the contract's weights")
+c2.metric("Weighted score", f"{latest.get('score'):+.1f}" if latest.get("score") is not None else "n/a",
+          help="primary +1, secondary +0.5, guardrail −2 when violated (seed 001)")
+signed = latest.get("signed_by")
+c3.metric("Sign-off", f"✔ {signed}" if signed else "✖ awaiting sign-off")
+c4.metric("Decision", str(latest.get("decision") or "pending"))
+flagged = f.get("flagged") or {}
+if flagged:
+    st.markdown(" · ".join(f"**{k.replace('_', ' ')}** {FLAG.get(v, v)}" for k, v in flagged.items()))
+
+tabs = st.tabs(["Decay", "Drift", "Calibration", "Anti-gaming", "Alignment", "Guardrails & tiers", "Data quality"])
+with tabs[0], part("decay"):
+    decay = f.get("decay") or {}
+    weekly = None
+    if win.get("start") and win.get("end"):
+        weekly = da.l6("week", date_from=dt.date.fromisoformat(str(win["start"])[:10]),
+                       date_to=dt.date.fromisoformat(str(win["end"])[:10]))
+    ui.chart(charts.decay_small_multiples(decay, weekly), "audit_decay", key="decay",
+             data=pl.DataFrame([{"metric": m, **{k: v for k, v in d.items() if k != "weeks"}}
+                                for m, d in decay.items()]) if decay else None)
+with tabs[1], part("drift"):
+    drift = f.get("drift") or {}
+    rows = [{"input": k, "psi": v.get("psi"), "band": v.get("band"), "kind": v.get("kind"),
+             "chi2 p-value": v.get("p_value"), "shift detected": v.get("shift_detected"),
+             "flagged": FLAG.get(v.get("flagged")), "n reference": v.get("n_reference"), "n audit": v.get("n_audit")}
+            for k, v in drift.items() if isinstance(v, dict)]
+    ui.chart(charts.psi_bars(rows, "Input drift: population stability index vs the reference window"),
+             "audit_psi", key="psi", data=pl.DataFrame(rows) if rows else None)
+    movers = [{"input": k, "bin": str(m.get("bin")), "reference share": m.get("reference_share"),
+               "audit share": m.get("audit_share"), "change (pts)": m.get("change_pts")}
+              for k, v in drift.items() if isinstance(v, dict) for m in v.get("top_movers") or [] if isinstance(m, dict)]
+    if movers:
+        st.markdown("**Largest share changes**")
+        st.dataframe(pl.DataFrame(movers), hide_index=True)
+with tabs[2], part("calibration"):
+    cal = f.get("calibration") or {}
+    bins = cal.get("bins") or []
+    ui.chart(charts.reliability_diagram(bins, cal.get("ece")), "audit_calibration", key="calibration",
+             data=pl.DataFrame(bins) if bins else None)
+    if cal:
+        st.caption(f"ECE {cal.get('ece', float('nan')):.3f} against the limit {cal.get('limit')} "
+                   f"({FLAG.get(cal.get('flagged'))}); {cal.get('n', 0):,} tier-2 verdicts; "
+                   f"{cal.get('verdict_source', '')}.")
+with tabs[3], part("anti-gaming"):
+    gaming = f.get("gaming") or []
+    ui.chart(charts.gaming_pairs(gaming, "Anti-gaming: each primary metric beside its counter-metric (change vs "
+                                          "reference, %)"), "audit_gaming", key="gaming",
+             data=pl.DataFrame(gaming) if gaming else None)
+    for g in gaming:
+        (st.warning if g.get("flag") else st.caption)(f"{g.get('primary')} vs {g.get('counter_label') or g.get('counter')}: "
+                                                      f"{g.get('note', '')}")
+with tabs[4], part("alignment"):
+    align = f.get("alignment") or {}
+    ui.chart(charts.alignment_scatter(align), "audit_alignment", key="alignment")
+    if align:
+        (st.success if align.get("aligned") else st.warning)(
+            f"{'✔ Aligned' if align.get('aligned') else '⚠ Not aligned'}: {align.get('note', '')}",
+            icon=":material/check_circle:" if align.get("aligned") else ":material/warning:")
+with tabs[5], part("guardrail and tier"):
+    for g in f.get("guardrails") or []:
+        st.markdown(f"**{g.get('metric')}** ({g.get('role')}) {g.get('op')} {g.get('limit')}: value "
+                    f"{g.get('value')} — {'⚠ violated' if g.get('violated') else '✔ held'}. {g.get('note', '')}")
+        if g.get("per_domain"):
+            st.dataframe(pl.DataFrame(g["per_domain"]), hide_index=True)
+    tiers = f.get("tier_agreement") or {}
+    if tiers:
+        st.markdown(f"**Tier agreement** ({tiers.get('pair')}): agreement {tiers.get('agreement', 0):.1%}, "
+                    f"Cohen's κ {tiers.get('kappa', 0):.2f} (minimum {tiers.get('kappa_min')}) — "
+                    f"{FLAG.get(tiers.get('flagged'))}")
+with tabs[6], part("data quality"):
+    dq = f.get("data_quality") or {}
+    st.markdown(f"{dq.get('checks', 0)} checks, {dq.get('critical_failures', 0)} critical failure(s), "
+                f"{dq.get('warnings', 0)} warning(s) — {FLAG.get(dq.get('flagged'))}. {dq.get('note', '')}")
+    if dq.get("runs"):
+        st.dataframe(pl.DataFrame([{k: v for k, v in r.items() if k != "failures"} for r in dq["runs"]]),
+                     hide_index=True)
+
+# ------------------------------------------------------------------ history + sign-off
+st.subheader("Audit history")
+history = state.get("history") or []
+if history:
+    cols = ["audit_id", "created_at", "as_of", "score", "verdict", "decision", "signed_by", "signed_at", "next_due"]
+    ui.table(pl.DataFrame([{c: (None if h.get(c) is None else str(h.get(c))) for c in cols} | {
+        "flags": ", ".join(str(x.get("check", x)) if isinstance(x, dict) else str(x) for x in h.get("flags") or [])}
+        for h in history]), "audit_history", key="history")
+
+st.subheader("Sign-off")
+if signed:
+    st.success(f"Signed off by {signed} on {str(latest.get('signed_at'))[:16]} UTC: {latest.get('decision')}. "
+               f"The next audit is due {latest.get('next_due')}.", icon=":material/verified:")
+else:
+    with st.form("sign_audit"):
+        name = st.text_input("Your name")
+        options = ["keep", "iterate", "re-define"]
+        decision = st.selectbox("Decision", options, index=options.index(verdict) if verdict in options else 0)
+        if st.form_submit_button("Sign off", icon=":material/verified:"):
+            if not name.strip():
+                st.warning("Enter the name of the person signing off.", icon=":material/warning:")
+            else:
+                try:
+                    da.sign_audit(latest.get("audit_id"), name.strip(), decision)
+                    st.success(f"Signed off by {name.strip()}: {decision}.", icon=":material/check_circle:")
+                    st.rerun()
+                except Exception as exc:
+                    st.error(f"The sign-off could not be recorded: {exc}", icon=":material/error:")
+st.subheader("Run a new audit")
+run_form()

@@ -1,0 +1,125 @@
+"""Bridge: every chain with each edge's method, estimate and interval, the consistency note,
+and what-if sliders that move an AI metric and show the dollars move through the chain."""
+import polars as pl
+import streamlit as st
+
+from pages import ui
+from pipelines import charts, config
+from pipelines import data_access as da
+
+st.title("KPI bridge: AI metrics → dollars")
+info = ui.require_results()
+if not info:
+    st.stop()
+
+p = da.periods()
+bq = da.bridge_quarters()
+quarters = bq or [q["label"] for q in p["quarters"] if q["complete"]] or [q["label"] for q in p["quarters"]]
+default = p["full_quarter"]["label"] if p["full_quarter"] and p["full_quarter"]["label"] in quarters else quarters[-1]
+quarter = st.selectbox("Quarter", quarters, index=quarters.index(default), key="quarter", bind="query-params")
+rep = da.bridge_report(quarter)
+if ui.unavailable(rep, "The KPI bridge cannot be shown"):
+    st.caption("Each chain maps an AI metric to a P&L line: AI metric → user behavior → operations → dollars "
+               "(SPEC §4). The L6 metrics themselves are on Home, QBR and Explore.")
+    st.stop()
+
+st.caption(f"Assumptions version **{rep.get('assumptions_version', '?')}** (config/assumptions.toml) · bridge config "
+           f"{rep.get('config_version', '?')} · causal = treatment vs holdout (intention-to-treat); observational = "
+           "dose-response across periods and slices, conversions and assumptions · intervals are 95% · "
+           f"{rep.get('sign_convention', '')}.")
+if rep.get("holdout_usd") is not None:
+    st.metric(f"AI impact against the holdout, {quarter} (all chains)", charts.fmt_usd(rep["holdout_usd"], True))
+
+# ------------------------------------------------------------------ holdout comparison
+causal = rep.get("causal") or {}
+if causal:
+    st.subheader("Treatment vs holdout (causal, intention-to-treat)")
+    causal_df = pl.DataFrame([{"measure": v.get("label") or k, "unit": v.get("unit"),
+                               "treatment": v.get("treatment"), "holdout": v.get("holdout"),
+                               "difference": v.get("diff"), "95% CI low": v.get("ci_low"),
+                               "95% CI high": v.get("ci_high"), "users (treatment)": v.get("n_treatment"),
+                               "users (holdout)": v.get("n_holdout"), "method": v.get("method")}
+                              for k, v in causal.items()])
+    ui.table(causal_df, f"bridge_causal_{quarter}", key="causal")
+
+# ------------------------------------------------------------------ chains
+chains = rep.get("chains") or []
+st.subheader("Chains")
+if not chains:
+    st.info("The bridge report holds no chains for this quarter.", icon=":material/info:")
+for i, c in enumerate(chains):
+    with st.container(border=True):
+        st.markdown(f"#### {c.get('name')}")
+        m1, m2 = st.columns([1, 2])
+        m1.metric(f"Impact vs holdout, {quarter}", charts.fmt_usd(c.get("usd_impact"), True),
+                  help=f"95% CI {charts.fmt_usd(c.get('usd_ci_low'), True)} to {charts.fmt_usd(c.get('usd_ci_high'), True)}")
+        m1.caption(f"95% CI {charts.fmt_usd(c.get('usd_ci_low'), True)} to {charts.fmt_usd(c.get('usd_ci_high'), True)}"
+                   + (f" · {c['impact_method']}" if c.get("impact_method") else ""))
+        if c.get("usd_implied") is not None:
+            m1.caption(f"Implied by the chain's edges: {charts.fmt_usd(c['usd_implied'], True)} "
+                       f"[{charts.fmt_usd(c.get('usd_implied_ci_low'), True)}, "
+                       f"{charts.fmt_usd(c.get('usd_implied_ci_high'), True)}]")
+        with m2:
+            note = (c.get("note") or "").removeprefix("Inconsistent:").removeprefix("Consistent:").strip()
+            if c.get("consistent") is False:
+                st.warning(f"**Inconsistent**: the chain's implied dollars and the holdout's measured dollars disagree "
+                           f"beyond their intervals. {note}", icon=":material/warning:")
+            elif c.get("consistent"):
+                st.success(f"**Consistent** with the holdout: {note}", icon=":material/check_circle:")
+            elif c.get("note"):
+                st.info(c["note"], icon=":material/info:")
+        ui.chart(charts.chain_diagram(c, f"{c.get('name')} — {quarter}"), f"chain_{c.get('name')}_{quarter}",
+                 key=f"chain_{i}")
+        steps = pl.DataFrame([{"from": s.get("from"), "to": s.get("to"), "method": s.get("method"),
+                               "estimate": s.get("estimate"), "95% CI low": s.get("ci_low"),
+                               "95% CI high": s.get("ci_high"), "unit": s.get("unit"),
+                               "how it was obtained": s.get("basis")} for s in c.get("steps") or []])
+        ui.table(steps, f"chain_steps_{c.get('name')}_{quarter}", key=f"steps_{i}")
+
+# ------------------------------------------------------------------ what-if
+st.subheader("What if?")
+if chains:
+    names = [c.get("name") for c in chains]
+    w1, w2 = st.columns([1, 2])
+    chain_name = w1.selectbox("Chain", names, key="wi_chain", bind="query-params")
+    chain = chains[names.index(chain_name)]
+    metric = chain.get("ai_metric")
+    current = chain.get("ai_metric_value")
+    if current is None:
+        card = da.scorecard(quarter)
+        current = next((m["value"] for m in card["metrics"] if m["metric"] == metric), None)
+    if metric not in config.METRICS or current is None:
+        st.info(f"The chain's AI metric ({metric}) has no value for {quarter}, so it cannot be moved.",
+                icon=":material/info:")
+    else:
+        s = charts.scale(metric)
+        span = {"share": 10.0, "seconds": 4.0, "points": 10.0, "per 100 queries": 4.0}.get(
+            config.metric_contract()["metrics"][metric]["unit"])
+        cur = current * s
+        if span is None:  # USD: ±50%
+            lo, hi, step = cur * 0.5, cur * 1.5, cur / 100
+        else:
+            lo, hi, step = cur - span, cur + span, span / 100
+        if config.metric_contract()["metrics"][metric]["unit"] == "share":
+            lo, hi = max(0.0, lo), min(100.0, hi)
+        with w2:
+            new = st.slider(f"Move {charts.SHORT.get(metric, metric)} ({charts.unit_text(metric)}); now {charts.fmt_value(metric, current)}",
+                            min_value=float(round(lo, 6)), max_value=float(round(hi, 6)), value=float(round(cur, 6)),
+                            step=float(step), key=f"wi_{metric}")
+        res = da.what_if(quarter, chain_name, new / s)
+        if not ui.unavailable(res, "The what-if cannot be computed"):
+            if abs(new - cur) < step / 2:
+                st.info("Move the slider: the chain shows how the change travels to dollars.", icon=":material/tune:")
+            r1, r2 = st.columns([1, 3])
+            r1.metric("Dollars moved (P&L)", charts.fmt_usd(res.get("usd_change"), True),
+                      help="positive = a saving or revenue; 95% CI from the chain's edge intervals")
+            r1.caption(f"95% CI {charts.fmt_usd(res.get('usd_ci_low'), True)} to "
+                       f"{charts.fmt_usd(res.get('usd_ci_high'), True)}")
+            if res.get("note"):
+                r1.caption(res["note"])
+            with r2:
+                ui.chart(charts.what_if_chart(res, f"What-if, {quarter}: {charts.SHORT.get(metric, metric)} "
+                                                   f"{charts.fmt_value(metric, current)} → {charts.fmt_value(metric, new / s)}"),
+                         f"what_if_{chain_name}", key="what_if",
+                         data=pl.DataFrame([{k: nd.get(k) for k in ("node", "label", "unit", "current", "new", "change",
+                                                                    "ci_low", "ci_high")} for nd in res.get("nodes") or []]))

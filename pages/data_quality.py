@@ -1,0 +1,111 @@
+"""Data quality: the latest run's gate report and the history, per stage: failing
+expectations, observed values, sample bad values, quarantine counts by reason."""
+import polars as pl
+import streamlit as st
+
+from pages import ui
+from pipelines import charts
+from pipelines import data_access as da
+
+st.title("Data quality")
+if not da.warehouse_exists():
+    ui.require_results()
+    st.stop()
+
+runs = da.runs()
+if runs.is_empty():
+    st.info("No runs are recorded in this warehouse yet.", icon=":material/info:")
+    st.stop()
+
+last = runs.row(0, named=True)
+status_icon = {"success": "✔", "gate_failed": "✖", "error": "✖", "running": "…"}.get(last["status"], "")
+c1, c2, c3 = st.columns(3)
+c1.metric("Latest run", f"{status_icon} {last['status'].replace('_', ' ')}", help=f"run {last['run_id']}")
+c2.metric("Failed stage", last["failed_stage"] or "none")
+c3.metric("Started (UTC)", str(last["started_at"])[:16])
+st.caption(f"Run `{last['run_id']}` · command `{last['command']}` · source `{last['source']}`")
+if last["status"] != "success" and last["message"]:
+    st.error(last["message"], icon=":material/error:")
+
+# ------------------------------------------------------------------ gate report
+st.subheader("Gate report of the latest run")
+rep = da.gate_report()
+if not ui.unavailable(rep, "No gate report"):
+    stages = rep.get("stages") or []
+    overall = "✔ every critical expectation passed" if rep.get("success") else "✖ a critical expectation failed"
+    st.markdown(f"Run `{rep.get('run_id')}`: **{overall}**.")
+    details = da.gate_results(rep.get("run_id"))
+    samples = {}
+    if not details.is_empty() and "sample_values" in details.columns:
+        for r in details.filter(~pl.col("success") & pl.col("sample_values").is_not_null()).iter_rows(named=True):
+            samples[(r["suite"], r["expectation"], r["column_name"])] = r["sample_values"]
+    by_stage: dict = {}
+    for stg in stages:
+        by_stage.setdefault(stg.get("stage"), []).append(stg)
+    for si, (stage, suites) in enumerate(by_stage.items()):
+        results = [r for sg in suites for r in (sg.get("results") or [])]
+        crit = [r for r in results if not r.get("success") and r.get("severity") == "critical"]
+        warn = [r for r in results if not r.get("success") and r.get("severity") != "critical"]
+        icon = "✖" if crit else ("⚠" if warn else "✔")
+        st.markdown(f"**{icon} Stage `{stage}`** — {len(results) - len(crit) - len(warn)} of {len(results)} "
+                    f"expectations passed" + (f", **{len(crit)} critical failure(s)**" if crit else "")
+                    + (f", {len(warn)} warning(s)" if warn else "") + f" over {len(suites)} suite(s).")
+        failing = [(sg.get("suite"), r) for sg in suites for r in (sg.get("results") or []) if not r.get("success")]
+        if failing:
+            fdf = pl.DataFrame([{"result": "✖ critical" if r.get("severity") == "critical" else "⚠ warning",
+                                 "suite": suite, "expectation": r.get("expectation"), "column": r.get("column"),
+                                 "unexpected": r.get("unexpected_count"),
+                                 "observed": None if r.get("observed_value") is None else str(r.get("observed_value")),
+                                 "sample bad values": samples.get((suite, r.get("expectation"), r.get("column")))}
+                                for suite, r in failing],
+                               schema={"result": pl.Utf8, "suite": pl.Utf8, "expectation": pl.Utf8, "column": pl.Utf8,
+                                       "unexpected": pl.Int64, "observed": pl.Utf8, "sample bad values": pl.Utf8})
+            ui.table(fdf, f"gate_failures_{stage}", key=f"gate_fail_{si}")
+        with st.expander(f"All {len(results)} expectations of stage {stage}"):
+            df = pl.DataFrame([{"result": "✔ pass" if r.get("success") else ("✖ FAIL" if r.get("severity") == "critical" else "⚠ warn"),
+                                "suite": sg.get("suite"), "expectation": r.get("expectation"), "column": r.get("column"),
+                                "severity": r.get("severity"), "unexpected": r.get("unexpected_count"),
+                                "observed": None if r.get("observed_value") is None else str(r.get("observed_value"))}
+                               for sg in suites for r in (sg.get("results") or [])],
+                              schema={"result": pl.Utf8, "suite": pl.Utf8, "expectation": pl.Utf8, "column": pl.Utf8,
+                                      "severity": pl.Utf8, "unexpected": pl.Int64, "observed": pl.Utf8})
+            ui.table(df, f"gate_{stage}", key=f"gate_all_{si}")
+
+# ------------------------------------------------------------------ history
+st.subheader("Gate history")
+hist = da.gate_history()
+if hist.is_empty():
+    st.info("No gate results are recorded yet: runs of this warehouse were made without gates.",
+            icon=":material/info:")
+else:
+    ui.chart(charts.gate_history(hist), "gate_history", key="gate_history", data=hist)
+
+# ------------------------------------------------------------------ quarantine
+st.subheader("Quarantine")
+q = da.quarantine_summary()
+run_for_q = q["run_id"][0] if q.height else last["run_id"]
+ui.chart(charts.quarantine_bars(q, f"Quarantined rows by reason — run {run_for_q}"), "quarantine_by_reason",
+         key="quarantine", data=q if q.height else None)
+ing = da.ingest_summary()
+if ing.height:
+    st.markdown("**Rows read, kept, de-duplicated and quarantined per table**")
+    ui.table(ing, "ingest_summary", key="ingest")
+if q.height:
+    pairs = [f"{t} · {r}" for t, r in zip(q["table_name"], q["reason"])]
+    pick = st.selectbox("Show sample quarantined rows for", sorted(set(pairs)), key="q_pick")
+    t, r = pick.split(" · ", 1)
+    sample = da.quarantine_samples(t, r, 10)
+    if sample.is_empty():
+        st.caption("No rows of this kind in the live warehouse's quarantine table (they belong to an older run).")
+    else:
+        st.dataframe(sample, hide_index=True)
+qh = da.quarantine_history()
+if qh.height and qh["run_id"].n_unique() > 1:
+    st.markdown("**Quarantine counts across runs**")
+    ui.table(qh, "quarantine_history", key="quarantine_history")
+
+# ------------------------------------------------------------------ runs
+st.subheader("Run history")
+ui.table(runs.with_columns(pl.col("status").map_elements(
+    lambda s: {"success": "✔ success", "gate_failed": "✖ gate failed", "error": "✖ error"}.get(s, s),
+    return_dtype=pl.Utf8)), "runs", key="runs")

@@ -1,0 +1,51 @@
+"""Definitions: each metric's definition, formula, threshold and the SQL that computes it,
+read from the project's own files when the page runs (never copied into the page)."""
+import streamlit as st
+
+from pipelines import charts
+from pipelines import data_access as da
+
+st.title("Metric definitions")
+defs = da.definitions()
+st.caption(f"Read now from the project's files: the metric contract (version {defs['contract_version']}), "
+           "sql/metrics/l6_daily.sql, sql/queries/l6.sql and pipelines/l6.py"
+           + (f", definitions from {defs['spec_path']}" if defs["spec_path"] else "") + ".")
+for key, text in defs["common"].items():
+    st.markdown(f"- {text}")
+
+values, label = None, ""
+if da.warehouse_exists():
+    try:
+        p = da.periods()
+        q = p["full_quarter"] or p["qtd"]
+        if q:
+            card = da.scorecard(q["label"])
+            values = {m["metric"]: m["value"] for m in card["metrics"]}
+            label = f" — {q['label']} marked"
+    except da.WarehouseUnavailable:
+        values = None
+fig = charts.threshold_ladder(values, f"Thresholds at a glance{label}")
+st.plotly_chart(fig, config=charts.PLOTLY_CONFIG, key="thresholds")
+
+for m in defs["metrics"]:
+    with st.container(border=True):
+        st.subheader(f"{charts.SHORT[m['metric']]} — {m['label']}")
+        st.markdown(m["definition"])
+        st.caption(f"Definition source: {m['definition_source']}")
+        c1, c2 = st.columns(2)
+        with c1:
+            st.markdown(f"**Threshold** ({charts.unit_text(m['metric'])}): {charts.threshold_short(m['metric'])}; "
+                        f"amber in between. {m['note']}")
+            st.caption(m["threshold"])
+            st.markdown("**Formula** (pipelines/l6.py)")
+            st.code("\n".join(m["formula"]) or "(not found)", language="python")
+        with c2:
+            st.markdown("**Additive components** (sql/metrics/l6_daily.sql)")
+            st.code(m["daily_sql"] or "(computed row-level in sql/queries/l6.sql)", language="sql")
+        with st.expander("SQL steps in sql/queries/l6.sql"):
+            st.code(m["query_sql"] or "(none)", language="sql")
+
+st.subheader("Source files")
+for name, text in defs["files"].items():
+    with st.expander(name):
+        st.code(text, language="sql" if name.endswith(".sql") else ("toml" if name.endswith(".toml") else "python"))

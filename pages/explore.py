@@ -1,0 +1,157 @@
+"""Explore: any L6 metric by period and slice, two slices side by side, drill-down to the
+interactions, CSV of exactly what is shown. Every control lives in the URL query string."""
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+from pages import ui
+from pipelines import charts, config
+from pipelines import data_access as da
+
+st.title("Explore the L6 metrics")
+info = ui.require_results()
+if not info:
+    st.stop()
+
+opts = da.slice_options()
+QP = "query-params"
+BY_SHORT = {charts.SHORT[m]: m for m in config.METRICS}  # the URL carries the short names (?metrics=TCR)
+
+c1, c2, c3 = st.columns([3, 2, 1])
+picked = c1.multiselect("Metrics", list(BY_SHORT), default=["TCR", "HR"], key="metrics", bind=QP,
+                        help="; ".join(f"{k}: {config.metric_contract()['metrics'][m]['label']}" for k, m in BY_SHORT.items()))
+metrics = [BY_SHORT[k] for k in picked]
+grain = c2.segmented_control("Period grain", list(da.GRAINS), default="week", key="grain", bind=QP,
+                             required=True) or "week"
+kind = c3.segmented_control("Chart", ["line", "bar"], default="line", key="chart", bind=QP, required=True) or "line"
+
+with st.expander("Slices and filters", expanded=True, icon=":material/filter_alt:"):
+    cols = st.columns(len(da.SLICES))
+    filters = {}
+    for col, s in zip(cols, da.SLICES):
+        filters[s] = col.multiselect(da.SLICE_LABELS[s], opts[s], key=s, bind=QP, placeholder="all")
+    d1, d2, d3 = st.columns([1, 1, 3])
+    date_from = d1.date_input("From (UTC date)", value=None, min_value=info["first_date"],
+                              max_value=info["last_date"], key="from", bind=QP)
+    date_to = d2.date_input("To (UTC date)", value=None, min_value=info["first_date"],
+                            max_value=info["last_date"], key="to", bind=QP)
+    d3.caption(f"Data span {info['first_date']} → {info['last_date']}. Leave a slice empty for all of its values; "
+               "the URL keeps every choice, so the view can be shared and reopened.")
+filters = {k: v for k, v in filters.items() if v}
+
+with st.container(border=True):
+    k1, k2, k3, k4 = st.columns([1.4, 1.2, 1.2, 1.2], vertical_alignment="bottom")
+    compare = k1.toggle("Compare two slices side by side", key="compare", bind=QP)
+    cmp_by = k2.selectbox("Slice to compare", list(da.SLICES), format_func=da.SLICE_LABELS.get, key="cmp_by",
+                          bind=QP, disabled=not compare)
+    values = opts[cmp_by] or ["(none)"]
+    cmp_a = k3.selectbox("Left", values, index=0, key="cmp_a", bind=QP, disabled=not compare)
+    cmp_b = k4.selectbox("Right", values, index=min(1, len(values) - 1), key="cmp_b", bind=QP, disabled=not compare)
+
+if date_from and date_to and date_from > date_to:
+    st.warning("The From date is after the To date: nothing can match. Swap them.", icon=":material/warning:")
+    st.stop()
+if not metrics:
+    st.info("Pick at least one metric above.", icon=":material/info:")
+    st.stop()
+
+# ------------------------------------------------------------------ data
+if compare:
+    sides = [(f"{da.SLICE_LABELS[cmp_by]} = {v}", {**filters, cmp_by: [v]}) for v in (cmp_a, cmp_b)]
+else:
+    sides = [("", filters)]
+frames = [(name, f, da.l6(grain, f, date_from, date_to, metrics=metrics)) for name, f in sides]
+
+filter_words = ", ".join(f"{da.SLICE_LABELS[k]}: {', '.join(v)}" for k, v in filters.items()) or "all interactions"
+st.caption(f"Showing {filter_words}; {date_from or info['first_date']} → {date_to or info['last_date']}; "
+           f"by {charts.GRAIN_WORDS[grain]}.")
+
+if all(df.is_empty() for _, _, df in frames):
+    st.info("No interactions match this slice and date range, so there is nothing to chart. "
+            "Widen the filters or the dates.", icon=":material/search_off:")
+    st.stop()
+
+# ------------------------------------------------------------------ charts
+for m in metrics:
+    title_base = f"{config.metric_contract()['metrics'][m]['label']} by {charts.GRAIN_WORDS[grain]}"
+    chart_cols = st.columns(len(frames))
+    span = charts.value_span([df for _, _, df in frames], m)  # side by side charts share their y axis
+    for i, (col, (name, _, df)) in enumerate(zip(chart_cols, frames)):
+        with col:
+            title = title_base + (f" — {name}" if name else "")
+            if df.is_empty():
+                st.info(f"No interactions for {name or 'this slice'}.", icon=":material/search_off:")
+                continue
+            fig = charts.metric_timeseries(df, m, grain, kind=kind, title=title, span=span)
+            ui.chart(fig, f"{m}_{grain}_{ui.slug(name) or 'all'}", key=f"{m}_{i}")
+            if m == "retention_delta_pts" and df[m].null_count():
+                n_missing = df[m].null_count()
+                st.caption(f"RΔ is insufficient data in {n_missing} of {df.height} periods: each group needs at least "
+                           f"{config.metric_contract()['retention']['min_group_size']} users whose 7-day window "
+                           "has ended (see rd_n_ai / rd_n_non_ai in the table).")
+
+# ------------------------------------------------------------------ the numbers shown
+extra = {"hr": ["hr_coverage"], "tta_p50_s": ["tta_p90_s", "tta_n"],
+         "retention_delta_pts": ["rd_ci_low", "rd_ci_high", "rd_n_ai", "rd_n_non_ai"]}
+columns = ["period_start", "interactions"]
+for m in metrics:
+    columns += [m, f"{m}_status", *extra.get(m, [])]
+shown = pl.concat([
+    df.select(columns).with_columns(pl.lit(name or "all").alias("slice")).select(["slice", *columns])
+    for name, _, df in frames if not df.is_empty()])
+shown = shown.with_columns(pl.col(f"{m}_status").map_elements(charts.status_text, return_dtype=pl.Utf8)
+                           for m in metrics)
+if not compare:
+    shown = shown.drop("slice")
+fmt = {"share": "percent", "USD": "dollar", "seconds": "%.2f s", "per 100 queries": "%.2f", "points": "%+.2f pts"}
+colcfg = {m: st.column_config.NumberColumn(charts.SHORT[m], format=fmt[config.metric_contract()["metrics"][m]["unit"]])
+          for m in metrics}
+colcfg["period_start"] = st.column_config.DateColumn("period start", format="YYYY-MM-DD")
+colcfg["hr_coverage"] = st.column_config.NumberColumn("HR coverage", format="percent")
+colcfg["tta_p90_s"] = st.column_config.NumberColumn("TTA p90", format="%.2f s")
+colcfg["rd_ci_low"] = st.column_config.NumberColumn("RΔ 95% CI low", format="%+.2f pts")
+colcfg["rd_ci_high"] = st.column_config.NumberColumn("RΔ 95% CI high", format="%+.2f pts")
+st.subheader("The numbers behind the charts")
+st.caption("Rates are fractions (shown as %), RΔ in points, TTA in seconds, CPVO in USD — the same numbers as "
+           "`python -m pipelines l6`. Select a row to drill into its interactions.")
+sel = st.dataframe(shown, hide_index=True, column_config=colcfg, key="l6_table", on_select="rerun",
+                   selection_mode="single-row")
+st.download_button("CSV of this table", data=da.to_csv(shown), file_name=f"l6_{grain}_{ui.slug(filter_words)}.csv",
+                   mime="text/csv", icon=":material/download:", key="csv_l6", on_click="ignore")
+
+# ------------------------------------------------------------------ drill-down
+st.subheader("Drill down: the interactions behind a number")
+period_opts = ["all"] + [str(d) for d in frames[0][2]["period_start"].to_list()]
+rows = (sel.selection.rows if sel is not None and hasattr(sel, "selection") else []) or []
+if rows:
+    picked = str(shown["period_start"][rows[0]])
+    if st.session_state.get("_drill_sel") != picked and picked in period_opts:
+        st.session_state["_drill_sel"] = picked
+        st.session_state["drill"] = picked
+e1, e2, e3, e4 = st.columns([1.3, 1, 1, 0.8], vertical_alignment="bottom")
+drill = e1.selectbox(f"Period ({charts.GRAIN_WORDS[grain]} starting)", period_opts, key="drill", bind=QP)
+outcome = e2.selectbox("Outcome", ["any", "completed", "corrected", "fallback", "escalated", "abandoned"],
+                       key="outcome", bind=QP)
+verdict = e3.selectbox("Final verdict", list(da.VERDICTS), key="verdict", bind=QP)
+page = e4.number_input("Page", min_value=1, value=1, step=1, key="page", bind=QP)
+if drill == "all":
+    d_from, d_to = date_from, date_to
+else:
+    p0, p1 = da.period_bounds(dt.date.fromisoformat(drill), grain)
+    d_from, d_to = max(p0, date_from) if date_from else p0, min(p1, date_to) if date_to else p1
+drill_filters = frames[0][1]
+res = da.interactions_page(drill_filters, d_from, d_to, page=int(page), page_size=50,
+                           outcome=None if outcome == "any" else outcome, verdict=verdict)
+if res["total"] == 0:
+    st.info("No interactions match this period, outcome and verdict.", icon=":material/search_off:")
+else:
+    st.caption(f"{res['total']:,} interactions · page {res['page']} of {res['pages']} (50 per page), oldest first"
+               + (f" · {frames[0][0]}" if compare else ""))
+    st.dataframe(res["rows"], hide_index=True, key="drill_table",
+                 column_config={"ts": st.column_config.DatetimeColumn("ts (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+                                "cost_usd": st.column_config.NumberColumn("cost (USD)", format="%.5f"),
+                                "tta_s": st.column_config.NumberColumn("TTA (s)", format="%.2f")})
+    st.download_button("CSV of this page", data=da.to_csv(res["rows"]),
+                       file_name=f"interactions_{drill}_p{res['page']}.csv", mime="text/csv",
+                       icon=":material/download:", key="csv_drill", on_click="ignore")

@@ -1,0 +1,105 @@
+"""QBR: one quarter's L6 scorecard, the KPI bridge in dollars, HR by domain, summary, export."""
+import polars as pl
+import streamlit as st
+
+from pages import ui
+from pipelines import charts, report
+from pipelines import data_access as da
+
+st.title("Quarterly business review")
+info = ui.require_results()
+if not info:
+    st.stop()
+
+p = da.periods()
+quarters = {q["label"]: q for q in p["quarters"]}
+default = p["full_quarter"]["label"] if p["full_quarter"] else next(iter(quarters))
+top = st.columns([1, 2], vertical_alignment="bottom")
+with top[0]:
+    quarter = st.selectbox("Quarter", list(quarters), index=list(quarters).index(default), key="quarter",
+                           bind="query-params", help="The newest quarter may be partial (to date).")
+q = quarters[quarter]
+card = da.scorecard(quarter)
+if not card["has_data"]:
+    st.info(f"No interactions in {quarter}: pick another quarter.", icon=":material/info:")
+    st.stop()
+
+bridge = da.bridge_report(quarter)
+hr_df = da.hr_by_domain(q["start"], q["end"])
+bullets = report.summary_bullets(card, bridge, hr_df)
+weeks = da.weeks_of(quarter)
+sc_df = ui.scorecard_frame(card)
+
+# ---------------------------------------------------------------- scorecard + summary
+st.subheader(f"L6 scorecard — {quarter}" + (f" (to date, through {card['data_to']})" if card["to_date"] else ""))
+ui.scorecard_metrics(card, key="qbr")
+with st.expander("Scorecard as a table", expanded=False):
+    ui.table(sc_df, f"l6_scorecard_{quarter}", key="scorecard")
+
+st.subheader("Summary")
+st.markdown("\n".join(f"- {b}" for b in bullets))
+
+# ---------------------------------------------------------------- KPI bridge
+st.subheader("KPI bridge in dollars")
+figures: list = [(f"Weekly L6 trend — {quarter}", charts.weekly_trends(weeks, f"Weekly L6 trend — {quarter}"))]
+tables: list = []
+if not ui.unavailable(bridge, "The KPI bridge is not shown"):
+    st.caption(f"Dollar figures use business assumptions version **{bridge.get('assumptions_version', '?')}** "
+               "(config/assumptions.toml).")
+    wf = report.waterfall_steps(bridge)
+    prev = wf["from_quarter"] or card.get("previous_quarter") or "previous quarter"
+    wf_title = f"Quarter-over-quarter change in dollars by chain, {prev} → {quarter}"
+    if wf["start"] and wf["end"]:
+        wf_title += (f"<br><sup>AI impact vs holdout: {prev} {charts.fmt_usd(wf['start']['usd'])} → "
+                     f"{quarter} {charts.fmt_usd(wf['end']['usd'])}</sup>")
+    fig_wf = charts.waterfall(wf["steps"], wf_title)
+    wf_df = pl.DataFrame(wf["steps"], schema={"label": pl.Utf8, "chain": pl.Utf8, "usd": pl.Float64,
+                                              "ci_low": pl.Float64, "ci_high": pl.Float64}) if wf["steps"] else None
+    ui.chart(fig_wf, f"bridge_waterfall_{quarter}", key="waterfall", data=wf_df)
+    figures.append((f"Quarter-over-quarter change in dollars by chain, {prev} → {quarter}", fig_wf))
+    chains = bridge.get("chains") or []
+    chains_df = pl.DataFrame([{
+        "chain": c.get("name"), "AI metric": c.get("ai_metric"),
+        "impact vs holdout (USD)": c.get("usd_impact"), "95% CI low": c.get("usd_ci_low"),
+        "95% CI high": c.get("usd_ci_high"),
+        "consistent with holdout": "✔ yes" if c.get("consistent") else ("⚠ no" if c.get("consistent") is False else "n/a"),
+        "note": c.get("note") or "",
+    } for c in chains]) if chains else pl.DataFrame()
+    if chains:
+        st.markdown("**Each chain: AI metric → behavior → operations → P&L** (edge: estimate, 95% interval, method)")
+        for i, c in enumerate(chains):
+            fig_c = charts.chain_diagram(c, f"{c.get('name')} — {quarter}")
+            ui.chart(fig_c, f"chain_{c.get('name')}_{quarter}", key=f"chain_{i}",
+                     data=pl.DataFrame([{k: st_.get(k) for k in ("from", "to", "method", "estimate", "ci_low",
+                                                                  "ci_high", "unit", "basis")}
+                                        for st_ in c.get("steps") or []]))
+            figures.append((f"Chain {c.get('name')}", fig_c))
+            if c.get("consistent") is False:
+                note = (c.get("note") or "").removeprefix("Inconsistent:").strip()
+                st.warning(f"**{c.get('name')}**: the chain's implied dollars and the holdout's measured dollars "
+                           f"disagree beyond their intervals. {note}", icon=":material/warning:")
+        ui.table(chains_df, f"bridge_chains_{quarter}", key="chains")
+        tables.append(("KPI bridge chains (USD, 95% CI)", chains_df))
+
+# ---------------------------------------------------------------- HR by domain
+st.subheader("Hallucination rate by domain")
+hr_title = f"Hallucination rate by domain — {quarter} (95% CI; 3% green bar, 5% red line)"
+fig_hr = charts.hr_by_domain(hr_df, hr_title)
+hr_table = hr_df.select(
+    "domain", "interactions", "adjudicated", "hallucinated",
+    (pl.col("hr") * 100).round(2).alias("hr_pct"), (pl.col("hr_ci_low") * 100).round(2).alias("ci_low_pct"),
+    (pl.col("hr_ci_high") * 100).round(2).alias("ci_high_pct"), (pl.col("coverage") * 100).round(1).alias("coverage_pct"),
+    pl.col("status").map_elements(charts.status_text, return_dtype=pl.Utf8).alias("status")) if hr_df.height else hr_df
+ui.chart(fig_hr, f"hr_by_domain_{quarter}", key="hr_domain", data=hr_table)
+figures.append((hr_title, fig_hr))
+tables.insert(0, ("HR by domain (%)", hr_table))
+
+# ---------------------------------------------------------------- export
+with top[1]:
+    subtitle = (f"Data {p['first_date']} → {p['last_date']} (UTC) · warehouse {info['path']} · "
+                + (f"bridge assumptions {bridge.get('assumptions_version')}" if bridge.get("available") else
+                   "KPI bridge not available"))
+    st.download_button("Download the QBR as PDF", icon=":material/picture_as_pdf:", type="primary",
+                       data=lambda: report.qbr_pdf(quarter, sc_df, bullets, figures, tables, subtitle=subtitle),
+                       file_name=f"kpi_bridge_qbr_{quarter}.pdf", mime="application/pdf", key="pdf",
+                       on_click="ignore")

@@ -1,0 +1,140 @@
+"""Rendering helpers shared by the pages (no SQL, no statistics: data come from data_access)."""
+from __future__ import annotations
+
+import re
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from pipelines import charts, config
+from pipelines import data_access as da
+from pipelines import report
+
+BADGE_COLORS = {"green": "green", "amber": "orange", "red": "red", "n/a": "gray"}
+BADGE_ICONS = {"green": ":material/check_circle:", "amber": ":material/warning:", "red": ":material/error:",
+               "n/a": ":material/remove:"}
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
+
+
+def require_results() -> dict | None:
+    """The warehouse info, or None after explaining on the page why there is nothing to show."""
+    try:
+        info = da.warehouse_info()
+    except da.WarehouseUnavailable as exc:
+        st.warning(str(exc), icon=":material/warning:")
+        return None
+    if not info["exists"]:
+        st.warning(f"No warehouse at `{info['path']}`. Build one with `python -m pipelines demo --db {info['path']}`.",
+                   icon=":material/warning:")
+        return None
+    if not info["has_results"]:
+        st.warning("The warehouse holds no good results yet: its first run did not finish. "
+                   "The Data quality page shows what failed.", icon=":material/warning:")
+        return None
+    if not info["interactions"]:
+        st.info("The warehouse is empty: its source held no interactions, so there are no metrics to show yet. "
+                "Load telemetry with `python -m pipelines run --source DIR` (or build the demo with "
+                "`python -m pipelines demo`).", icon=":material/info:")
+        return None
+    return info
+
+
+def status_badge(status: str, threshold: str | None = None) -> None:
+    label = charts.STATUS_WORDS.get(status, status)
+    st.badge(label, icon=BADGE_ICONS.get(status), color=BADGE_COLORS.get(status, "gray"),
+             help=f"Threshold used: {threshold}" if threshold else None)
+
+
+def scorecard_metrics(card: dict, key: str) -> None:
+    """The six L6 metrics as metric tiles: value, change vs previous quarter, weekly sparkline,
+    status word + icon and the threshold that made it."""
+    cols = []
+    for i, m in enumerate(card["metrics"]):
+        if i % 3 == 0:  # one row of three tiles at a time, so rows line up
+            cols = st.columns(3)
+        with cols[i % 3].container(border=True):
+            delta = charts.fmt_change(m["metric"], m["change"])
+            prev_q = card.get("previous_quarter")
+            spark = [v * charts.scale(m["metric"]) for v in m["weekly"] if v is not None]
+            st.metric(
+                f"{charts.SHORT[m['metric']]} — {m['label']}",
+                charts.fmt_value(m["metric"], m["value"]),
+                delta=f"{delta} vs {prev_q}" if delta and prev_q else None,
+                delta_color="normal" if m["direction"] == "higher" else "inverse",
+                chart_data=spark if len(spark) > 1 else None,
+                chart_type="line",
+                help=f"Weekly sparkline ({charts.unit_text(m['metric'])}). Threshold: {m['threshold']}",
+            )
+            c1, c2 = st.columns([1, 3], vertical_alignment="center")
+            with c1:
+                status_badge(m["status"], m["threshold"])
+            c2.caption(f"{charts.threshold_short(m['metric'])}" + (f" · {m['note']}" if m["note"] else ""))
+            extra = _extra_line(m["metric"], card.get("row"))
+            if extra:
+                st.caption(extra)
+
+
+def _extra_line(metric: str, row: dict | None) -> str | None:
+    if not row:
+        return None
+    if metric == "hr" and row.get("hr_coverage") is not None:
+        t3 = row.get("tier3_hr")
+        return (f"coverage {100 * row['hr_coverage']:.0f}% adjudicated"
+                + (f" · tier-3 (behavioral) HR {100 * t3:.1f}%, reported beside" if t3 is not None else ""))
+    if metric == "retention_delta_pts":
+        n_ai, n_non = row.get("rd_n_ai") or 0, row.get("rd_n_non_ai") or 0
+        if row.get("retention_delta_pts") is None:
+            return (f"insufficient data: AI users {n_ai:,}, non-AI users {n_non:,} "
+                    f"(each group needs ≥ {config.metric_contract()['retention']['min_group_size']})")
+        return (f"95% CI [{row['rd_ci_low']:+.1f}, {row['rd_ci_high']:+.1f}] pts · "
+                f"AI users {n_ai:,}, non-AI {n_non:,}")
+    if metric == "tta_p50_s" and row.get("tta_p90_s") is not None:
+        return f"p90 {row['tta_p90_s']:.1f} s · {row.get('tta_n') or 0:,} valid outputs with verification"
+    if metric == "tcr":
+        return f"{row.get('interactions') or 0:,} interactions"
+    return None
+
+
+def scorecard_frame(card: dict) -> pl.DataFrame:
+    """The scorecard as a table (numbers as text in display units, status in words)."""
+    return pl.DataFrame([{
+        "metric": f"{charts.SHORT[m['metric']]} — {m['label']}",
+        "value": charts.fmt_value(m["metric"], m["value"]),
+        "status": charts.status_text(m["status"]),
+        "threshold": charts.threshold_short(m["metric"]),
+        f"previous ({card.get('previous_quarter') or 'n/a'})": charts.fmt_value(m["metric"], m["previous"]),
+        "change": charts.fmt_change(m["metric"], m["change"]) or "n/a",
+    } for m in card["metrics"]])
+
+
+def chart(fig: go.Figure, name: str, key: str, data: pl.DataFrame | None = None) -> None:
+    """A chart with its PNG download (rendered on click) and, when given, the CSV of its numbers."""
+    cfg = dict(charts.PLOTLY_CONFIG)
+    cfg["toImageButtonOptions"] = {**cfg["toImageButtonOptions"], "filename": slug(name)}
+    st.plotly_chart(fig, config=cfg, key=f"chart_{key}")
+    c1, c2, _ = st.columns([1, 1, 4])
+    with c1:
+        st.download_button("PNG", data=lambda f=fig: report.png_bytes(f), file_name=f"{slug(name)}.png",
+                           mime="image/png", icon=":material/image:", key=f"png_{key}", on_click="ignore")
+    if data is not None:
+        with c2:
+            st.download_button("CSV", data=da.to_csv(data), file_name=f"{slug(name)}.csv", mime="text/csv",
+                               icon=":material/download:", key=f"csv_{key}", on_click="ignore")
+
+
+def table(df: pl.DataFrame, name: str, key: str, **kw) -> None:
+    st.dataframe(df, hide_index=True, key=f"table_{key}", **kw)
+    st.download_button("CSV", data=da.to_csv(df), file_name=f"{slug(name)}.csv", mime="text/csv",
+                       icon=":material/download:", key=f"csv_{key}", on_click="ignore")
+
+
+def unavailable(res: dict, what: str) -> bool:
+    """Explain an optional part that is not there (module missing, estimate failed); True if so."""
+    if res.get("available", True):
+        return False
+    st.info(f"{what}: {str(res.get('reason', 'not available')).rstrip('.')}.", icon=":material/info:")
+    return True

@@ -1,0 +1,797 @@
+"""Plotly figure builders and display formatting for the dashboard (no data access).
+
+Every figure has a title and axis titles with units, large type that reads on a
+projector, and shows a status by a word or a marker shape as well as a colour.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any, Iterable
+
+import plotly.graph_objects as go
+import polars as pl
+
+from pipelines import config
+
+FONT = dict(family="Source Sans Pro, DejaVu Sans, Arial, sans-serif", size=16, color="#1f2933")
+STATUS_COLORS = {"green": "#1b7f3b", "amber": "#b86e00", "red": "#c62828", "n/a": "#6b7280"}
+BAND_COLORS = {"green": "rgba(27,127,59,0.10)", "amber": "rgba(184,110,0,0.10)", "red": "rgba(198,40,40,0.10)"}
+# glyphs every font on the machine has (DejaVu): no colour emoji needed
+STATUS_ICONS = {"green": "✔", "amber": "⚠", "red": "✖", "n/a": "–"}
+STATUS_WORDS = {"green": "Green", "amber": "Amber", "red": "Red", "n/a": "No data"}
+STATUS_SYMBOLS = {"green": "circle", "amber": "diamond", "red": "x", "n/a": "circle-open"}
+SERIES = ["#1f5fa8", "#d9480f", "#5f3dc4", "#0b7285", "#5c940d", "#a61e4d"]
+PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+UNIT_TEXT = {"share": "%", "seconds": "s", "per 100 queries": "per 100 queries", "points": "pts", "USD": "USD"}
+SHORT = {"tcr": "TCR", "hr": "HR", "tta_p50_s": "TTA p50", "hitl_per_100": "HitL-F",
+         "retention_delta_pts": "RΔ", "cpvo_usd": "CPVO"}
+GRAIN_WORDS = {"day": "day", "week": "ISO week (Mon)", "month": "month", "quarter": "quarter", "all": "whole range"}
+
+
+# --------------------------------------------------------------------------------------
+# formatting
+# --------------------------------------------------------------------------------------
+def _meta(metric: str) -> dict:
+    return config.metric_contract()["metrics"][metric]
+
+
+def scale(metric: str) -> float:
+    return 100.0 if _meta(metric)["unit"] == "share" else 1.0
+
+
+def unit_text(metric: str) -> str:
+    return UNIT_TEXT.get(_meta(metric)["unit"], _meta(metric)["unit"])
+
+
+def axis_title(metric: str) -> str:
+    return f"{SHORT.get(metric, metric)} ({unit_text(metric)})"
+
+
+def _bad(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def fmt_value(metric: str, v: float | None) -> str:
+    """A metric value in display units: 78.4%, 6.1 s, 5.2 per 100, +8.1 pts, $0.0042."""
+    if _bad(v):
+        return "insufficient data" if metric == "retention_delta_pts" else "no data"
+    unit = _meta(metric)["unit"]
+    if unit == "share":
+        return f"{100 * v:.1f}%"
+    if unit == "seconds":
+        return f"{v:.1f} s"
+    if unit == "per 100 queries":
+        return f"{v:.2f} per 100"
+    if unit == "points":
+        return f"{v:+.1f} pts"
+    if unit == "USD":
+        return f"${v:.4f}"
+    return f"{v:.3g}"
+
+
+def fmt_change(metric: str, change: float | None) -> str | None:
+    """A change already in display units (points for shares)."""
+    if _bad(change):
+        return None
+    unit = _meta(metric)["unit"]
+    if unit == "share":
+        return f"{change:+.1f} pts"
+    if unit == "seconds":
+        return f"{change:+.2f} s"
+    if unit == "per 100 queries":
+        return f"{change:+.2f}"
+    if unit == "points":
+        return f"{change:+.1f} pts"
+    if unit == "USD":
+        return f"{'+' if change >= 0 else '−'}${abs(change):.6f}"
+    return f"{change:+.3g}"
+
+
+def fmt_usd(v: float | None, signed: bool = False) -> str:
+    if _bad(v):
+        return "n/a"
+    sign = "+" if signed and v > 0 else ("−" if v < 0 else "")
+    a = abs(v)
+    if a >= 1e6:
+        body = f"${a / 1e6:.2f}M"
+    elif a >= 1e4:
+        body = f"${a / 1e3:.1f}k"
+    else:
+        body = f"${a:,.0f}"
+    return sign + body
+
+
+def status_text(status: str) -> str:
+    return f"{STATUS_ICONS.get(status, '')} {STATUS_WORDS.get(status, status)}"
+
+
+OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+
+def threshold_short(metric: str) -> str:
+    m = _meta(metric)
+    return (f"green {OPS[m['green_op']]} {_fmt_threshold(metric, m['green'])}, "
+            f"red {OPS[m['red_op']]} {_fmt_threshold(metric, m['red'])}")
+
+
+def _fmt_threshold(metric: str, t: float) -> str:
+    unit = _meta(metric)["unit"]
+    if unit == "share":
+        return f"{100 * t:g}%"
+    if unit == "USD":
+        return f"${t:g}"
+    if unit == "points":
+        return f"{t:+g} pts"
+    if unit == "seconds":
+        return f"{t:g} s"
+    return f"{t:g}"
+
+
+# --------------------------------------------------------------------------------------
+# figure assembly: traces, shapes and annotations are collected as plain dicts and the
+# Figure is validated once (plotly's add_hrect/add_hline/make_subplots cost ~100 ms each)
+# --------------------------------------------------------------------------------------
+class _Fig:
+    def __init__(self) -> None:
+        self.data: list[dict] = []
+        self.shapes: list[dict] = []
+        self.annotations: list[dict] = []
+        self.layout: dict = {}
+
+    def axis(self, name: str, **kw) -> None:
+        self.layout.setdefault(name, {}).update(kw)
+
+    def build(self, title: str, height: int = 440, **kw) -> go.Figure:
+        layout = dict(
+            title=dict(text=title, font=dict(size=22), x=0.0, xanchor="left"),
+            font=FONT, template="plotly_white", height=height,
+            margin=dict(l=70, r=30, t=80, b=70),
+            legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+            hoverlabel=dict(font_size=15), shapes=self.shapes, annotations=self.annotations)
+        layout.update(self.layout)
+        layout.update(kw)
+        return go.Figure(data=self.data, layout=layout)
+
+
+def _ax(i: int) -> str:
+    return "" if i == 1 else str(i)
+
+
+def _hrect(y0: float, y1: float, color: str, axis: int = 1) -> dict:
+    return dict(type="rect", xref=f"x{_ax(axis)} domain", yref=f"y{_ax(axis)}", x0=0, x1=1, y0=y0, y1=y1,
+                fillcolor=color, line_width=0, layer="below")
+
+
+def _hline(y: float, color: str, axis: int = 1, dash: str = "dash", width: float = 1.5) -> dict:
+    return dict(type="line", xref=f"x{_ax(axis)} domain", yref=f"y{_ax(axis)}", x0=0, x1=1, y0=y, y1=y,
+                line=dict(color=color, dash=dash, width=width))
+
+
+def _label(text: str, y: float, color: str, axis: int = 1, where: str = "left", above: bool = True) -> dict:
+    return dict(text=text, xref=f"x{_ax(axis)} domain", yref=f"y{_ax(axis)}", x=0.005 if where == "left" else 0.995,
+                y=y, xanchor="left" if where == "left" else "right", yanchor="bottom" if above else "top",
+                showarrow=False, font=dict(size=13, color=color))
+
+
+def empty_figure(title: str, message: str, height: int = 300) -> go.Figure:
+    f = _Fig()
+    f.annotations.append(dict(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                              font=dict(size=18, color="#52606d")))
+    f.axis("xaxis", visible=False)
+    f.axis("yaxis", visible=False)
+    return f.build(title, height=height)
+
+
+# --------------------------------------------------------------------------------------
+# L6 charts
+# --------------------------------------------------------------------------------------
+def _bands(f: _Fig, metric: str, lo: float, hi: float, axis: int = 1, labels: bool = True) -> None:
+    """Green / amber / red bands and the two threshold lines (labelled in words)."""
+    m = _meta(metric)
+    s = scale(metric)
+    g, r = m["green"] * s, m["red"] * s
+    higher = m["direction"] == "higher"
+    top, bottom = max(hi, g, r), min(lo, g, r)
+    pad = (top - bottom) * 0.15 or abs(top) * 0.15 or 1
+    top, bottom = top + pad, bottom - pad
+    if higher:
+        regions = [("green", g, top), ("amber", r, g), ("red", bottom, r)]
+    else:
+        regions = [("green", bottom, g), ("amber", g, r), ("red", r, top)]
+    for status, y0, y1 in regions:
+        f.shapes.append(_hrect(y0, y1, BAND_COLORS[status], axis))
+    for status, y, op in (("green", g, m["green_op"]), ("red", r, m["red_op"])):
+        f.shapes.append(_hline(y, STATUS_COLORS[status], axis))
+        if labels:
+            # the label sits on the side of the line its own colour band is on
+            above = (status == "green") == higher
+            f.annotations.append(_label(f"{status} {OPS.get(op, op)} {_fmt_threshold(metric, y / s)}", y,
+                                        STATUS_COLORS[status], axis, above=above))
+    f.axis(f"yaxis{_ax(axis)}", range=[bottom, top])
+
+
+def value_span(frames: Iterable[pl.DataFrame], metric: str) -> tuple[float, float] | None:
+    """The display-unit range a metric spans over several frames (to share a y axis)."""
+    s, vals = scale(metric), []
+    for df in frames:
+        if df is None or df.is_empty():
+            continue
+        cols = [metric] + (["rd_ci_low", "rd_ci_high"] if metric == "retention_delta_pts" else []) \
+            + (["tta_p90_s"] if metric == "tta_p50_s" else [])
+        for c in cols:
+            if c in df.columns:
+                vals += [v * (s if c == metric else 1) for v in df[c].to_list() if not _bad(v)]
+    return (min(vals), max(vals)) if vals else None
+
+
+def metric_timeseries(series: list[tuple[str, pl.DataFrame]] | pl.DataFrame, metric: str, grain: str,
+                      kind: str = "line", title: str | None = None, height: int = 440,
+                      span: tuple[float, float] | None = None) -> go.Figure:
+    """One metric over periods for one or more named series, with threshold bands.
+
+    `series`: a frame with period_start and the metric (and `<metric>_status`), or a list
+    of (name, frame). Markers carry the status as a shape and in the hover text."""
+    if isinstance(series, pl.DataFrame):
+        series = [("", series)]
+    label = SHORT.get(metric, metric)
+    title = title or f"{_meta(metric)['label']} by {GRAIN_WORDS.get(grain, grain)}"
+    s = scale(metric)
+    values: list[float] = []
+    f = _Fig()
+    for i, (name, df) in enumerate(series):
+        if df is None or df.is_empty():
+            continue
+        x = [str(d) for d in df["period_start"].to_list()]
+        raw = df[metric].to_list()
+        y = [None if _bad(v) else v * s for v in raw]
+        values += [v for v in y if v is not None]
+        st_col = f"{metric}_status"
+        statuses = df[st_col].to_list() if st_col in df.columns else [config.status(metric, v) for v in raw]
+        hover = [f"{name + ' · ' if name else ''}{p}: {fmt_value(metric, v)} — {status_text(stt)}"
+                 for p, v, stt in zip(x, raw, statuses)]
+        color = SERIES[i % len(SERIES)]
+        err = None
+        if metric == "retention_delta_pts" and "rd_ci_low" in df.columns:
+            lo, hi = df["rd_ci_low"].to_list(), df["rd_ci_high"].to_list()
+            err = dict(type="data", symmetric=False,
+                       array=[None if _bad(h) or _bad(v) else h - v for h, v in zip(hi, raw)],
+                       arrayminus=[None if _bad(lw) or _bad(v) else v - lw for lw, v in zip(lo, raw)],
+                       color=color, thickness=1.2)
+            values += [v for v in lo + hi if not _bad(v)]
+        if kind == "bar":
+            f.data.append(dict(type="bar", x=x, y=y, name=name or label, marker=dict(color=color), error_y=err,
+                               hovertext=hover, hoverinfo="text",
+                               text=[STATUS_ICONS.get(stt, "") for stt in statuses], textposition="outside"))
+        else:
+            f.data.append(dict(type="scatter", x=x, y=y, name=name or label, mode="lines+markers",
+                               line=dict(color=color, width=3),
+                               marker=dict(size=11, symbol=[STATUS_SYMBOLS.get(stt, "circle") for stt in statuses],
+                                           color=color, line=dict(width=1, color="white")),
+                               error_y=err, hovertext=hover, hoverinfo="text", connectgaps=False))
+        if metric == "tta_p50_s" and "tta_p90_s" in df.columns:
+            y90 = [None if _bad(v) else v for v in df["tta_p90_s"].to_list()]
+            values += [v for v in y90 if v is not None]
+            f.data.append(dict(type="scatter", x=x, y=y90, name=f"{name + ' ' if name else ''}p90", mode="lines",
+                               line=dict(color=color, width=2, dash="dot"), hoverinfo="x+y"))
+    if not values:
+        return empty_figure(title, "No data for this slice and period.")
+    lo, hi = span if span else (min(values), max(values))
+    _bands(f, metric, lo, hi)
+    f.axis("xaxis", title=dict(text=f"Period start (UTC, {GRAIN_WORDS.get(grain, grain)})"), type="date")
+    f.axis("yaxis", title=dict(text=axis_title(metric)))
+    extra = {"barmode": "group"} if kind == "bar" else {}
+    return f.build(title, height=height, showlegend=len(series) > 1 or metric == "tta_p50_s", **extra)
+
+
+def _grid(f: _Fig, rows: int, cols: int, titles: list[str], hgap: float = 0.07, vgap: float = 0.2,
+          title_size: int = 16) -> None:
+    """Axis domains for a rows × cols grid (axis 1 top-left), with a title over each cell."""
+    w = (1 - hgap * (cols - 1)) / cols
+    h = (1 - vgap * (rows - 1)) / rows
+    for i in range(rows * cols):
+        r, c = divmod(i, cols)
+        x0 = c * (w + hgap)
+        y1 = 1 - r * (h + vgap)
+        n = i + 1
+        f.axis(f"xaxis{_ax(n)}", domain=[max(0.0, x0), min(1.0, x0 + w)], anchor=f"y{_ax(n)}")
+        f.axis(f"yaxis{_ax(n)}", domain=[max(0.0, y1 - h), min(1.0, y1)], anchor=f"x{_ax(n)}")
+        if i < len(titles):
+            f.annotations.append(dict(text=titles[i], x=x0 + w / 2, y=y1, xref="paper", yref="paper",
+                                      xanchor="center", yanchor="bottom", showarrow=False,
+                                      font=dict(size=title_size)))
+
+
+def weekly_trends(weeks: pl.DataFrame, title: str, metrics: Iterable[str] = config.METRICS) -> go.Figure:
+    """Small multiples: each L6 metric by ISO week with its threshold bands and lines."""
+    metrics = list(metrics)
+    if weeks is None or weeks.is_empty():
+        return empty_figure(title, "No weekly data in this quarter.")
+    f = _Fig()
+    _grid(f, 2, 3, [axis_title(m) for m in metrics])
+    x = [str(d) for d in weeks["period_start"].to_list()]
+    for i, m in enumerate(metrics):
+        n = i + 1
+        s = scale(m)
+        raw = weeks[m].to_list()
+        y = [None if _bad(v) else v * s for v in raw]
+        statuses = weeks[f"{m}_status"].to_list() if f"{m}_status" in weeks.columns else ["n/a"] * len(y)
+        f.data.append(dict(type="scatter", x=x, y=y, mode="lines+markers", showlegend=False,
+                           xaxis=f"x{_ax(n)}", yaxis=f"y{_ax(n)}", line=dict(color=SERIES[0], width=3),
+                           marker=dict(size=8, symbol=[STATUS_SYMBOLS.get(t, "circle") for t in statuses]),
+                           hovertext=[f"week of {p}: {fmt_value(m, v)} — {status_text(t)}"
+                                      for p, v, t in zip(x, raw, statuses)], hoverinfo="text"))
+        vals = [v for v in y if v is not None]
+        if vals:
+            _bands(f, m, min(vals), max(vals), axis=n, labels=False)
+        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d",
+               title=dict(text="week (UTC)") if i >= 3 else None)
+    return f.build(title, height=560, margin=dict(l=60, r=20, t=100, b=60))
+
+
+def hr_by_domain(df: pl.DataFrame, title: str) -> go.Figure:
+    """HR per domain with its 95% interval against the 3% (green) and 5% (red) lines."""
+    if df is None or df.is_empty() or df["hr"].drop_nulls().is_empty():
+        return empty_figure(title, "No adjudicated interactions in this period.")
+    m = _meta("hr")
+    df = df.filter(pl.col("hr").is_not_null()).sort("hr", descending=True)
+    y = [v * 100 for v in df["hr"].to_list()]
+    hi = [(h - v) * 100 for h, v in zip(df["hr_ci_high"].to_list(), df["hr"].to_list())]
+    lo = [(v - lw) * 100 for lw, v in zip(df["hr_ci_low"].to_list(), df["hr"].to_list())]
+    statuses = df["status"].to_list()
+    f = _Fig()
+    f.data.append(dict(
+        type="bar", x=df["domain"].to_list(), y=y, name="HR",
+        marker=dict(color=[STATUS_COLORS[s] for s in statuses]),
+        error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo, color="#333", thickness=1.3),
+        text=[f"{STATUS_ICONS[s]} {v:.1f}%" for s, v in zip(statuses, y)], textposition="inside",
+        insidetextanchor="end", textfont=dict(color="white", size=15),
+        hovertext=[f"{d}: HR {v:.2f}% (95% CI {v - a:.2f}–{v + b:.2f}%), {n:,} adjudicated — {status_text(s)}"
+                   for d, v, a, b, n, s in zip(df["domain"], y, lo, hi, df["adjudicated"], statuses)],
+        hoverinfo="text"))
+    for status, t in (("green", m["green"]), ("red", m["red"])):
+        f.shapes.append(_hline(t * 100, STATUS_COLORS[status], width=2))
+        f.annotations.append(_label(f"{t * 100:g}% {'green bar' if status == 'green' else 'red line'}", t * 100,
+                                    STATUS_COLORS[status], where="right"))
+    top = max([v + b for v, b in zip(y, hi)] + [m["red"] * 100]) * 1.2
+    f.axis("yaxis", title=dict(text="Hallucination rate (%)"), range=[0, top])
+    f.axis("xaxis", title=dict(text="Domain"))
+    return f.build(title, showlegend=False)
+
+
+def threshold_ladder(values: dict | None = None, title: str = "Thresholds at a glance") -> go.Figure:
+    """One strip per L6 metric: its red / amber / green ranges (labelled in words) and, when
+    given, a value marked on it. values: {metric: value in native units}."""
+    metrics = list(config.METRICS)
+    titles = []
+    for m in metrics:
+        v = (values or {}).get(m)
+        t = f"{_meta(m)['label']} ({unit_text(m)})"
+        if values is not None:
+            stt = config.status(m, v)
+            t += f": <b>{fmt_value(m, v)}</b> {STATUS_ICONS[stt]} {STATUS_WORDS[stt]}"
+        titles.append(t)
+    f = _Fig()
+    n = len(metrics)
+    gap = 0.085
+    h = (1 - gap * (n - 1)) / n
+    for i, m in enumerate(metrics, start=1):
+        y1 = 1 - (i - 1) * (h + gap)
+        f.axis(f"xaxis{_ax(i)}", domain=[0, 1], anchor=f"y{_ax(i)}")
+        f.axis(f"yaxis{_ax(i)}", domain=[max(0.0, y1 - h), min(1.0, y1)], anchor=f"x{_ax(i)}",
+               showticklabels=False, range=[-0.5, 0.5])
+        f.annotations.append(dict(text=titles[i - 1], x=0, y=y1, xref="paper", yref="paper", xanchor="left",
+                                  yanchor="bottom", showarrow=False, font=dict(size=15)))
+        meta = _meta(m)
+        s = scale(m)
+        g, r = meta["green"] * s, meta["red"] * s
+        v = (values or {}).get(m)
+        v = None if _bad(v) else v * s
+        lo, hi = min(g, r), max(g, r)
+        span = hi - lo
+        x0 = min(lo - span, v - span * 0.2) if v is not None else lo - span
+        x1 = max(hi + span, v + span * 0.2) if v is not None else hi + span
+        if meta["unit"] in ("share", "seconds", "USD", "per 100 queries"):
+            x0 = max(0.0, x0)
+        if meta["direction"] == "higher":
+            segs = [("red", x0, r), ("amber", r, g), ("green", g, x1)]
+        else:
+            segs = [("green", x0, g), ("amber", g, r), ("red", r, x1)]
+        for status, a, b in segs:
+            f.data.append(dict(type="bar", y=[0], x=[b - a], base=[a], orientation="h", width=0.9,
+                               xaxis=f"x{_ax(i)}", yaxis=f"y{_ax(i)}",
+                               marker=dict(color=BAND_COLORS[status].replace("0.10", "0.35"),
+                                           line=dict(color=STATUS_COLORS[status], width=1)),
+                               showlegend=False, text=[STATUS_WORDS[status]], textposition="inside",
+                               insidetextanchor="middle", textfont=dict(color=STATUS_COLORS[status], size=14),
+                               hoverinfo="skip"))
+        if v is not None:
+            st_ = config.status(m, v / s)
+            f.data.append(dict(type="scatter", x=[v], y=[0], mode="markers", showlegend=False,
+                               xaxis=f"x{_ax(i)}", yaxis=f"y{_ax(i)}",
+                               marker=dict(symbol="line-ns", size=34, line=dict(width=4, color="#111")),
+                               hoverinfo="text", hovertext=[f"{fmt_value(m, v / s)} — {status_text(st_)}"]))
+        f.axis(f"xaxis{_ax(i)}", range=[x0, x1])
+    return f.build(title, height=110 * n + 110, showlegend=False, barmode="overlay")
+
+
+# --------------------------------------------------------------------------------------
+# bridge charts
+# --------------------------------------------------------------------------------------
+def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dict | None = None) -> go.Figure:
+    """QoQ dollar change by chain. steps: [{"label", "usd", "ci_low"?, "ci_high"?}]; start/end:
+    {"label", "usd"} totals (optional)."""
+    if not steps:
+        return empty_figure(title, "No quarter-over-quarter change to decompose.")
+    x, y, measure, text = [], [], [], []
+    if start:
+        x.append(start["label"]); y.append(start["usd"]); measure.append("absolute"); text.append(fmt_usd(start["usd"]))
+    for s in steps:
+        x.append(s["label"]); y.append(s["usd"] or 0.0); measure.append("relative")
+        ci = ""
+        if not _bad(s.get("ci_low")) and not _bad(s.get("ci_high")):
+            ci = f"<br>[{fmt_usd(s['ci_low'], True)}, {fmt_usd(s['ci_high'], True)}]"
+        text.append(f"{'▲' if (s['usd'] or 0) >= 0 else '▼'} {fmt_usd(s['usd'], True)}{ci}")
+    x.append(end["label"] if end else "Net change")
+    y.append(end["usd"] if end else 0.0)
+    measure.append("absolute" if end else "total")
+    total = end["usd"] if end else sum((s["usd"] or 0.0) for s in steps) + (start["usd"] if start else 0)
+    text.append(fmt_usd(total, signed=not end))
+    f = _Fig()
+    f.data.append(dict(
+        type="waterfall", x=x, y=y, measure=measure, text=text, textposition="outside", cliponaxis=False,
+        increasing=dict(marker=dict(color=STATUS_COLORS["green"])),
+        decreasing=dict(marker=dict(color=STATUS_COLORS["red"])),
+        totals=dict(marker=dict(color=SERIES[0])), connector=dict(line=dict(color="#9aa5b1", dash="dot"))))
+    # running totals give the axis range (labels sit outside the bars)
+    run, levels = 0.0, [0.0]
+    for v, mtype in zip(y, measure):
+        run = v if mtype == "absolute" else (run if mtype == "total" else run + (v or 0))
+        levels.append(run)
+    lo_, hi_ = min(levels), max(levels)
+    pad = (hi_ - lo_) * 0.3 or abs(hi_) * 0.3 or 1
+    f.axis("yaxis", title=dict(text="Change in dollars (USD)"), tickprefix="$", separatethousands=True,
+           range=[lo_ - pad, hi_ + pad])
+    f.axis("xaxis", title=dict(text="Chain (AI metric → P&L line)"))
+    return f.build(title, showlegend=False, margin=dict(l=90, r=30, t=90, b=90))
+
+
+def _fmt_num(v: Any, unit: str = "") -> str:
+    if _bad(v):
+        return "n/a"
+    if unit in ("USD", "$", "usd"):
+        return fmt_usd(v, signed=True)
+    a = abs(v)
+    s = f"{v:,.0f}" if a >= 100 else (f"{v:.2f}" if a >= 1 else f"{v:.3g}")
+    return f"{s} {unit}".strip()
+
+
+def _wrap(text: str, width: int) -> str:
+    """Wrap plain words into lines of about `width` characters joined with <br>."""
+    lines, line = [], ""
+    for w in str(text).replace("_", " ").split():
+        if line and len(line) + len(w) + 1 > width:
+            lines.append(line)
+            line = w
+        else:
+            line = f"{line} {w}".strip()
+    lines.append(line)
+    return "<br>".join(lines)
+
+
+def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
+    """AI metric → behavior → ops → P&L: one box per node, each edge labelled with its
+    estimate, 95% interval and method (causal / observational)."""
+    steps = chain.get("steps") or []
+    nodes = [steps[0]["from"]] + [s["to"] for s in steps] if steps else [chain.get("ai_metric", "?")]
+    info = {nd.get("node"): nd for nd in chain.get("nodes") or []}
+    n = len(nodes)
+    f = _Fig()
+    xs = [i / max(n - 1, 1) for i in range(n)]
+    for i, (node, x) in enumerate(zip(nodes, xs)):
+        last = i == n - 1
+        nd = info.get(node, {})
+        text = f"<b>{_wrap(nd.get('label') or node, 18)}</b>"
+        v = nd.get("value")
+        if not _bad(v):
+            if node in config.METRICS:
+                text += f"<br>{fmt_value(node, v)}"
+            elif not last:
+                text += f"<br>{_fmt_num(v)} {_wrap(nd.get('unit') or '', 18)}"
+        if last and not _bad(chain.get("usd_impact")):
+            text += (f"<br>{fmt_usd(chain['usd_impact'], True)}"
+                     f"<br>[{fmt_usd(chain.get('usd_ci_low'), True)}, {fmt_usd(chain.get('usd_ci_high'), True)}]")
+        f.annotations.append(dict(x=x, y=0.45, xref="x", yref="y", text=text, showarrow=False,
+                                  font=dict(size=15), align="center", bgcolor="#eef3fb" if not last else "#e8f5ec",
+                                  bordercolor="#1f5fa8" if not last else STATUS_COLORS["green"], borderwidth=2,
+                                  borderpad=8))
+    for i, s in enumerate(steps):
+        x0, x1 = xs[i], xs[i + 1]
+        f.annotations.append(dict(x=x1 - 0.1, y=0.45, ax=x0 + 0.1, ay=0.45, xref="x", yref="y", axref="x",
+                                  ayref="y", showarrow=True, arrowhead=3, arrowsize=1.4, arrowwidth=2.5,
+                                  arrowcolor="#52606d", text=""))
+        label = (f"<b>{_fmt_num(s.get('estimate'))}</b> <i>{s.get('method', '')}</i><br>"
+                 f"95% CI [{_fmt_num(s.get('ci_low'))}, {_fmt_num(s.get('ci_high'))}]<br>"
+                 f"<span style='font-size:11px'>{_wrap(s.get('unit', ''), 30)}</span>")
+        f.annotations.append(dict(x=(x0 + x1) / 2, y=0.86, xref="x", yref="y", text=label, showarrow=False,
+                                  font=dict(size=13, color="#323f4b"), align="center",
+                                  hovertext=s.get("basis") or None))
+    f.axis("xaxis", visible=False, range=[-0.15, 1.15])
+    f.axis("yaxis", visible=False, range=[0.0, 1.12])
+    return f.build(title or f"{chain.get('name', 'Chain')}", height=340, showlegend=False,
+                   margin=dict(l=20, r=20, t=70, b=20))
+
+
+def what_if_chart(res: dict, title: str) -> go.Figure:
+    """The what-if as a flow: each node of the chain with its current and new value and the
+    change, ending in the dollars moved with their 95% interval."""
+    nodes = res.get("nodes") or []
+    if not nodes:
+        return empty_figure(title, "No what-if result.")
+    n = len(nodes)
+    f = _Fig()
+    xs = [i / max(n - 1, 1) for i in range(n)]
+    metric = res.get("ai_metric")
+    for i, (nd, x) in enumerate(zip(nodes, xs)):
+        last = i == n - 1
+        unit = nd.get("unit") or ""
+        cur, new, ch = nd.get("current"), nd.get("new"), nd.get("change")
+        if i == 0 and metric in config.METRICS:
+            body = f"{fmt_value(metric, cur)} → {fmt_value(metric, new)}"
+            delta = fmt_change(metric, None if _bad(ch) else ch * scale(metric)) or "n/a"
+        elif last:
+            body = f"{fmt_usd(cur)} → {fmt_usd(new)}"
+            delta = f"{fmt_usd(res.get('usd_change'), True)}"
+        else:
+            body = f"{_fmt_num(cur)} → {_fmt_num(new)}"
+            delta = f"{'+' if not _bad(ch) and ch >= 0 else ''}{_fmt_num(ch)}"
+        text = (f"<b>{_wrap(nd.get('label') or nd.get('node', '?'), 18)}</b><br>{body}<br>"
+                f"<b>Δ {delta}</b>")
+        if last and not _bad(res.get("usd_ci_low")):
+            text += f"<br>95% CI [{fmt_usd(res.get('usd_ci_low'), True)}, {fmt_usd(res.get('usd_ci_high'), True)}]"
+        elif not last and i > 0:
+            text += f"<br><span style='font-size:11px'>{_wrap(unit, 26)}</span>"
+        good = None
+        if last and not _bad(res.get("usd_change")) and res.get("usd_change") != 0:
+            good = res["usd_change"] > 0
+        f.annotations.append(dict(x=x, y=0.5, xref="x", yref="y", text=text, showarrow=False, font=dict(size=14),
+                                  align="center", bgcolor="#e8f5ec" if good else ("#fdecea" if good is False else "#eef3fb"),
+                                  bordercolor=STATUS_COLORS["green"] if good else (STATUS_COLORS["red"] if good is False else "#1f5fa8"),
+                                  borderwidth=2, borderpad=8))
+        if i:
+            f.annotations.append(dict(x=x - 0.11, y=0.5, ax=xs[i - 1] + 0.11, ay=0.5, xref="x", yref="y", axref="x",
+                                      ayref="y", showarrow=True, arrowhead=3, arrowsize=1.4, arrowwidth=2.5,
+                                      arrowcolor="#52606d", text=""))
+    f.axis("xaxis", visible=False, range=[-0.16, 1.16])
+    f.axis("yaxis", visible=False, range=[0.0, 1.0])
+    return f.build(title, height=280, showlegend=False, margin=dict(l=20, r=20, t=70, b=20))
+
+
+# --------------------------------------------------------------------------------------
+# data quality charts
+# --------------------------------------------------------------------------------------
+def gate_history(df: pl.DataFrame, title: str = "Gate results per run") -> go.Figure:
+    if df is None or df.is_empty():
+        return empty_figure(title, "No gate results recorded yet.")
+    agg = (df.group_by("run_id").agg(pl.col("evaluated_at").min(), pl.col("passed").sum(),
+                                     pl.col("failed_warning").sum(), pl.col("failed_critical").sum())
+           .sort("evaluated_at"))
+    x = [str(r)[:15] for r in agg["run_id"].to_list()]
+    f = _Fig()
+    f.data.append(dict(type="bar", x=x, y=agg["passed"].to_list(), name="✔ passed",
+                       marker=dict(color=STATUS_COLORS["green"])))
+    f.data.append(dict(type="bar", x=x, y=agg["failed_warning"].to_list(), name="⚠ failed (warning)",
+                       marker=dict(color=STATUS_COLORS["amber"], pattern=dict(shape="/"))))
+    f.data.append(dict(type="bar", x=x, y=agg["failed_critical"].to_list(), name="✖ failed (critical)",
+                       marker=dict(color=STATUS_COLORS["red"], pattern=dict(shape="x"))))
+    f.axis("xaxis", title=dict(text="Run (id, UTC start)"), type="category")
+    f.axis("yaxis", title=dict(text="Expectations (count)"))
+    return f.build(title, barmode="stack")
+
+
+def quarantine_bars(df: pl.DataFrame, title: str) -> go.Figure:
+    if df is None or df.is_empty():
+        return empty_figure(title, "No rows were quarantined in this run.", height=260)
+    df = df.sort("n")
+    labels = [f"{t} · {r}" + (f" ({c})" if c else "") for t, r, c in
+              zip(df["table_name"], df["reason"], df["column_name"])]
+    f = _Fig()
+    f.data.append(dict(type="bar", y=labels, x=df["n"].to_list(), orientation="h",
+                       marker=dict(color=STATUS_COLORS["amber"]), text=[f"{v:,}" for v in df["n"].to_list()],
+                       textposition="outside", cliponaxis=False))
+    f.axis("xaxis", title=dict(text="Quarantined rows (count)"))
+    f.axis("yaxis", title=dict(text="Table · reason (column)"), automargin=True)
+    return f.build(title, height=max(300, 90 + 45 * df.height), showlegend=False)
+
+
+# --------------------------------------------------------------------------------------
+# audit charts (shapes follow pipelines/audit.py findings; tolerant of missing keys)
+# --------------------------------------------------------------------------------------
+def decay_lines(decay: list[dict], title: str = "Decay velocity: slope per week with 95% interval") -> go.Figure:
+    """One bar per metric: slope per week (display units) with its interval, and weeks to red."""
+    rows = [d for d in decay or [] if not _bad(d.get("slope_per_week"))]
+    if not rows:
+        return empty_figure(title, "No decay estimates in this audit.")
+    names, y, lo, hi, text = [], [], [], [], []
+    for d in rows:
+        m = d.get("metric")
+        s = scale(m) if m in config.METRICS else 1
+        v = d["slope_per_week"] * s
+        names.append(SHORT.get(m, m))
+        y.append(v)
+        lo.append(v - d["ci_low"] * s if not _bad(d.get("ci_low")) else 0)
+        hi.append(d["ci_high"] * s - v if not _bad(d.get("ci_high")) else 0)
+        wk = d.get("weeks_to_red")
+        text.append(f"{v:+.3g}/wk" + (f" · red in {wk:.0f} wk" if not _bad(wk) else ""))
+    f = _Fig()
+    f.data.append(dict(type="bar", x=names, y=y, error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo),
+                       text=text, textposition="outside", marker=dict(color=SERIES[0]), cliponaxis=False))
+    f.shapes.append(_hline(0, "#52606d", dash="solid", width=1))
+    f.axis("xaxis", title=dict(text="Metric"))
+    f.axis("yaxis", title=dict(text="Slope per week (metric units; shares in pts)"))
+    return f.build(title, showlegend=False)
+
+
+def psi_bars(psi: list[dict], title: str = "Input drift: population stability index") -> go.Figure:
+    """PSI per input against the 0.1 (watch) and 0.25 (act) bands."""
+    rows = [p for p in psi or [] if not _bad(p.get("psi"))]
+    if not rows:
+        return empty_figure(title, "No drift measurements in this audit.")
+    names = [str(p.get("input") or p.get("name") or p.get("feature") or "?") for p in rows]
+    vals = [p["psi"] for p in rows]
+    stat = ["red" if v >= 0.25 else ("amber" if v >= 0.1 else "green") for v in vals]
+    top = max(0.4, max(vals) * 1.3)
+    f = _Fig()
+    f.data.append(dict(type="bar", x=names, y=vals, marker=dict(color=[STATUS_COLORS[s] for s in stat]),
+                       text=[f"{STATUS_ICONS[s]} {v:.3f}" for s, v in zip(stat, vals)], textposition="outside",
+                       cliponaxis=False))
+    f.shapes += [_hrect(0, 0.1, BAND_COLORS["green"]), _hrect(0.1, 0.25, BAND_COLORS["amber"]),
+                 _hrect(0.25, top, BAND_COLORS["red"]), _hline(0.1, STATUS_COLORS["amber"]),
+                 _hline(0.25, STATUS_COLORS["red"])]
+    f.annotations += [_label("0.10 watch", 0.1, STATUS_COLORS["amber"]),
+                      _label("0.25 significant drift", 0.25, STATUS_COLORS["red"])]
+    f.axis("yaxis", title=dict(text="PSI (unitless)"), range=[0, top])
+    f.axis("xaxis", title=dict(text="Input"))
+    return f.build(title, showlegend=False)
+
+
+def reliability_diagram(bins: list[dict], ece: float | None = None,
+                        title: str = "Calibration: confidence vs tier-2 accuracy") -> go.Figure:
+    rows = [b for b in bins or [] if not _bad(b.get("mean_confidence")) and not _bad(b.get("accuracy"))]
+    if not rows:
+        return empty_figure(title, "No calibration bins in this audit.")
+    x = [b["mean_confidence"] * 100 for b in rows]
+    y = [b["accuracy"] * 100 for b in rows]
+    n = [b.get("n", 0) or 0 for b in rows]
+    f = _Fig()
+    f.data.append(dict(type="scatter", x=[0, 100], y=[0, 100], mode="lines", name="perfectly calibrated",
+                       line=dict(color="#9aa5b1", dash="dash")))
+    f.data.append(dict(type="scatter", x=x, y=y, mode="lines+markers", name="observed",
+                       line=dict(color=SERIES[0], width=3),
+                       marker=dict(size=[max(8, min(26, 6 + math.log1p(v) * 2)) for v in n]),
+                       hovertext=[f"confidence {a:.0f}% → accurate {b:.0f}% (n={c:,})" for a, b, c in zip(x, y, n)],
+                       hoverinfo="text"))
+    if ece is not None and not _bad(ece):
+        title = f"{title} (ECE {ece:.3f})"
+    f.axis("xaxis", title=dict(text="Mean stated confidence (%)"), range=[0, 100])
+    f.axis("yaxis", title=dict(text="Share not hallucinated, tier 2 (%)"), range=[0, 100])
+    return f.build(title)
+
+
+def gaming_pairs(pairs: list[dict], title: str = "Anti-gaming: each primary metric beside its counter-metric") -> go.Figure:
+    """Change of each primary metric and its counter-metric; a flag when they diverge."""
+    rows = [p for p in pairs or [] if not _bad(p.get("primary_change")) and not _bad(p.get("counter_change"))]
+    if not rows:
+        return empty_figure(title, "No gaming checks in this audit.")
+    labels = [f"{p.get('primary', '?')} vs {p.get('counter', '?')}" + (" ⚠ flagged" if p.get("flag") else " ✔")
+              for p in rows]
+    f = _Fig()
+    f.data.append(dict(type="bar", x=labels, y=[p["primary_change"] for p in rows], name="primary metric change",
+                       marker=dict(color=SERIES[0])))
+    f.data.append(dict(type="bar", x=labels, y=[p["counter_change"] for p in rows], name="counter-metric change",
+                       marker=dict(color=SERIES[1], pattern=dict(shape="/"))))
+    f.axis("xaxis", title=dict(text="Metric pair"))
+    f.axis("yaxis", title=dict(text="Change vs reference window (relative %)"))
+    return f.build(title, barmode="group")
+
+
+def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
+                          title: str = "Decay: each L6 metric by week, trend and 95% interval") -> go.Figure:
+    """One panel per metric: the audit window's weekly values, the fitted trend line, the
+    band its slope's 95% interval spans, and the red line. decay: {metric: finding}; the
+    weekly values come from the finding's `weeks` or else from `weekly` (the L6 table by
+    week over the audit window)."""
+    metrics = [m for m in config.METRICS if isinstance((decay or {}).get(m), dict)]
+    if not metrics:
+        return empty_figure(title, "No decay estimates in this audit.")
+    f = _Fig()
+    titles = []
+    for m in metrics:
+        d = decay[m]
+        slope = d.get("slope_per_week")
+        s = scale(m)
+        t = axis_title(m)
+        if not _bad(slope):
+            t += f"<br><sup>{slope * s:+.3g}/wk"
+            wk = d.get("weeks_to_red")
+            t += (" · already red" if wk == 0 else (f" · red in {wk:.0f} wk" if not _bad(wk) else ""))
+            t += (" · ⚠ flagged" if d.get("flagged") else "") + "</sup>"
+        titles.append(t)
+    _grid(f, 2, 3, titles, vgap=0.28)
+    for i, m in enumerate(metrics):
+        n = i + 1
+        d = decay[m]
+        s = scale(m)
+        weeks = d.get("weeks") or []
+        if not weeks and weekly is not None and not weekly.is_empty():
+            weeks = [{"period_start": p, "value": v} for p, v in zip(weekly["period_start"].to_list(),
+                                                                      weekly[m].to_list())]
+        x = [str(w.get("period_start"))[:10] for w in weeks]
+        y = [None if _bad(w.get("value")) else w["value"] * s for w in weeks]
+        f.data.append(dict(type="scatter", x=x, y=y, mode="markers", showlegend=False, xaxis=f"x{_ax(n)}",
+                           yaxis=f"y{_ax(n)}", marker=dict(size=9, color=SERIES[0]), hoverinfo="x+y"))
+        slope, b0 = d.get("slope_per_week"), d.get("intercept")
+        vals = [v for v in y if v is not None]
+        if not _bad(slope) and not _bad(b0) and x:
+            import datetime as _dt
+            t0 = _dt.date.fromisoformat(x[0][:10])
+            ts = [(_dt.date.fromisoformat(v[:10]) - t0).days / 7 for v in x]
+            fit = [(b0 + slope * t) * s for t in ts]
+            lo = [(b0 + (d.get("ci_low") if not _bad(d.get("ci_low")) else slope) * t) * s for t in ts]
+            hi = [(b0 + (d.get("ci_high") if not _bad(d.get("ci_high")) else slope) * t) * s for t in ts]
+            band_lo = [min(a, b) for a, b in zip(lo, hi)]
+            band_hi = [max(a, b) for a, b in zip(lo, hi)]
+            f.data.append(dict(type="scatter", mode="lines", x=x + x[::-1], y=band_hi + band_lo[::-1], fill="toself",
+                               fillcolor="rgba(31,95,168,0.15)", line=dict(width=0), hoverinfo="skip",
+                               showlegend=False, xaxis=f"x{_ax(n)}", yaxis=f"y{_ax(n)}"))
+            f.data.append(dict(type="scatter", x=x, y=fit, mode="lines", showlegend=False, xaxis=f"x{_ax(n)}",
+                               yaxis=f"y{_ax(n)}", line=dict(color="#111", dash="dash", width=2), hoverinfo="skip"))
+            vals += fit + band_lo + band_hi
+        red = _meta(m)["red"] * s
+        f.shapes.append(_hline(red, STATUS_COLORS["red"], axis=n))
+        f.annotations.append(_label(f"red {OPS[_meta(m)['red_op']]} {_fmt_threshold(m, red / s)}", red,
+                                    STATUS_COLORS["red"], axis=n, above=_meta(m)["direction"] == "lower"))
+        vals.append(red)
+        if vals:
+            pad = (max(vals) - min(vals)) * 0.15 or 1
+            f.axis(f"yaxis{_ax(n)}", range=[min(vals) - pad, max(vals) + pad])
+        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d",
+               title=dict(text="week (UTC)") if i >= 3 else None)
+    return f.build(title, height=640, margin=dict(l=60, r=20, t=120, b=60))
+
+
+def alignment_scatter(alignment: dict, title: str | None = None) -> go.Figure:
+    """The north star against the behavior it should drive, week by week: the reference
+    window and the audit window, each with its fitted slope."""
+    title = title or "Alignment: does the north star still move the behavior it should drive?"
+    if not alignment:
+        return empty_figure(title, "No alignment check in this audit.")
+    ns = alignment.get("north_star", "north star")
+    s = scale(ns) if ns in config.METRICS else 1
+    f = _Fig()
+    for i, (key, name) in enumerate((("reference", "reference window"), ("audit", "audit window"))):
+        part = alignment.get(key) or {}
+        pts = part.get("points") or []
+        if not pts:
+            continue
+        x = [None if _bad(p.get("north_star")) else p["north_star"] * s for p in pts]
+        y = [p.get("behavior") for p in pts]
+        slope = part.get("slope")
+        label = f"{name}" + (f" (slope {slope / s:+.3g} per {unit_text(ns) if ns in config.METRICS else 'unit'})"
+                             if not _bad(slope) else "")
+        f.data.append(dict(type="scatter", x=x, y=y, mode="markers", name=label,
+                           marker=dict(size=11, color=SERIES[i], symbol="circle" if i else "diamond"),
+                           hovertext=[f"week of {p.get('period_start')}" for p in pts], hoverinfo="text+x+y"))
+        xs = [v for v in x if v is not None]
+        ys = [v for v in y if v is not None]
+        if not _bad(slope) and xs and ys:
+            mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+            x0, x1 = min(xs), max(xs)
+            f.data.append(dict(type="scatter", x=[x0, x1], y=[my + slope / s * (x0 - mx), my + slope / s * (x1 - mx)],
+                               mode="lines", showlegend=False, line=dict(color=SERIES[i], dash="dash", width=2),
+                               hoverinfo="skip"))
+    if not f.data:
+        return empty_figure(title, "No weekly points for the alignment check.")
+    f.axis("xaxis", title=dict(text=axis_title(ns) if ns in config.METRICS else str(ns)))
+    f.axis("yaxis", title=dict(text=str(alignment.get("behavior", "behavior"))))
+    return f.build(title)

@@ -1,0 +1,306 @@
+"""`python -m pipelines.perf --db PATH`: measure the dashboard against its budgets; print JSON.
+
+Budgets (issue: the product as its users meet it), on a 10M-interaction warehouse:
+  * each page's server-side work <= 500 ms with a warm cache;
+  * any page's first load in the browser <= 3 s;
+  * a filter change on Explore <= 1 s until the chart is redrawn.
+
+How each is measured:
+  * server side: Streamlit's AppTest runs the page script in-process against the
+    warehouse (the same code the server runs, no browser): one cold run fills the
+    cache, then `--repeat` warm runs; the median and max of the warm runs are reported
+    (the cold run too, and a cold filter change on Explore: a cache miss).
+  * browser: `streamlit run app.py` on a free 127.0.0.1 port, Debian's chromium
+    (/usr/bin/chromium) driven by Playwright. After one visit warms the server cache,
+    each page is opened in a new browser session twice: with an empty browser cache
+    (a first visit) and with the HTTP cache of an earlier visit. Times run from
+    navigation to (a) content ready: a title, no running indicator, and (b) the
+    page's main chart drawn.
+  * filter change: on Explore (warm page), the time from a click (period grain, then
+    a feature filter) until the chart shows the new view and the app is idle.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = {"home": ("pages/home.py", ""), "qbr": ("pages/qbr.py", "qbr"), "explore": ("pages/explore.py", "explore"),
+         "bridge": ("pages/bridge.py", "bridge"), "data_quality": ("pages/data_quality.py", "data-quality"),
+         "definitions": ("pages/definitions.py", "definitions"), "audit": ("pages/audit.py", "audit")}
+BUDGETS = {"server_side_warm_ms": 500, "browser_first_load_s": 3.0, "explore_filter_change_s": 1.0}
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+STATUS_GONE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+CHART = '[data-testid="stPlotlyChart"] .main-svg'
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------
+# server side (AppTest)
+# --------------------------------------------------------------------------------------
+def server_side(db: Path, repeat: int) -> dict:
+    os.environ["KPI_BRIDGE_DB"] = str(db)
+    os.environ["KPI_BRIDGE_DEBUG"] = "1"
+    os.environ["KPI_BRIDGE_NO_WARMUP"] = "1"  # cold numbers stay cold
+    from streamlit.testing.v1 import AppTest
+
+    out = {}
+    for name, (script, _) in PAGES.items():
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+        t0 = time.perf_counter()
+        at.run()  # the entrypoint + Home
+        if name != "home":
+            at.switch_page(script)
+            t0 = time.perf_counter()
+            at.run()
+        cold = time.perf_counter() - t0
+        warm = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            at.run()
+            warm.append(time.perf_counter() - t0)
+        errors = [str(e.value) for e in at.exception]
+        out[name] = {"cold_ms": round(cold * 1000), "warm_median_ms": round(statistics.median(warm) * 1000),
+                     "warm_max_ms": round(max(warm) * 1000), "errors": errors}
+        _log(f"[server] {name}: cold {cold * 1000:.0f} ms, warm median {statistics.median(warm) * 1000:.0f} ms")
+    # a filter change on Explore that misses the cache (a new slice)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.run()
+    at.switch_page(PAGES["explore"][0])
+    at.run()
+    changes = {}
+    feature = at.multiselect(key="feature")
+    if feature.options:
+        t0 = time.perf_counter()
+        feature.set_value([feature.options[0]]).run()
+        changes["feature_cold_ms"] = round((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    at.segmented_control(key="grain").set_value("month").run()
+    changes["grain_month_cold_ms"] = round((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    at.segmented_control(key="grain").set_value("week").run()
+    changes["grain_back_warm_ms"] = round((time.perf_counter() - t0) * 1000)
+    _log(f"[server] explore filter changes: {changes}")
+    return {"pages": out, "explore_filter_change": changes}
+
+
+# --------------------------------------------------------------------------------------
+# browser (streamlit run + chromium)
+# --------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(db: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "KPI_BRIDGE_DB": str(db)}
+    env.pop("KPI_BRIDGE_DEBUG", None)
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+                             "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited; see {log_path}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError(f"streamlit did not start; see {log_path}")
+
+
+def _load(ctx, url: str, expect_chart: bool) -> dict:
+    page = ctx.new_page()
+    t0 = time.perf_counter()
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector("h1", timeout=120_000)
+    page.wait_for_timeout(50)
+    page.wait_for_function(STATUS_GONE, timeout=120_000)
+    ready = time.perf_counter() - t0
+    drawn = None
+    if expect_chart:
+        try:
+            page.wait_for_selector(CHART, timeout=30_000)
+            drawn = time.perf_counter() - t0
+        except Exception:  # a page that has no chart to draw (e.g. it explains a missing module)
+            drawn = None
+    page.close()
+    return {"content_ready_s": round(ready, 2), "chart_drawn_s": None if drawn is None else round(drawn, 2)}
+
+
+def _wait_chart_title(page, text: str) -> None:
+    page.wait_for_function(
+        """t => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle')].some(e => e.textContent.includes(t))""",
+        arg=text, timeout=120_000)
+
+
+def browser(db: Path, repeat: int) -> dict:
+    if not Path(CHROMIUM).exists():
+        return {"error": f"{CHROMIUM} is missing (apt-get install chromium)"}
+    from playwright.sync_api import sync_playwright
+
+    log_path = Path(tempfile.gettempdir()) / "kpi_bridge_perf_streamlit.log"
+    proc, url = _start(db, log_path)
+    out: dict = {"pages": {}, "explore_filter_change": {}}
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            warm_ctx = b.new_context(viewport={"width": 1600, "height": 1000})
+            has_chart = {}
+            for name, (_, path) in PAGES.items():  # warm the server cache and the HTTP cache
+                has_chart[name] = _load(warm_ctx, f"{url}/{path}", True)["chart_drawn_s"] is not None
+            for name, (_, path) in PAGES.items():
+                cold_runs, warm_runs = [], []
+                for _ in range(repeat):
+                    ctx = b.new_context(viewport={"width": 1600, "height": 1000})
+                    cold_runs.append(_load(ctx, f"{url}/{path}", has_chart[name]))
+                    ctx.close()
+                    warm_runs.append(_load(warm_ctx, f"{url}/{path}", has_chart[name]))
+
+                def med(runs, key):
+                    vals = [r[key] for r in runs if r[key] is not None]
+                    return round(statistics.median(vals), 2) if vals else None
+
+                out["pages"][name] = {
+                    "empty_browser_cache": {"content_ready_s": med(cold_runs, "content_ready_s"),
+                                            "chart_drawn_s": med(cold_runs, "chart_drawn_s")},
+                    "warm_browser_cache": {"content_ready_s": med(warm_runs, "content_ready_s"),
+                                           "chart_drawn_s": med(warm_runs, "chart_drawn_s")}}
+                _log(f"[browser] {name}: {out['pages'][name]}")
+            # filter changes on Explore
+            page = warm_ctx.new_page()
+            page.goto(f"{url}/explore", wait_until="domcontentloaded")
+            page.wait_for_selector(CHART, timeout=120_000)
+            page.wait_for_function(STATUS_GONE, timeout=120_000)
+            grain_times, feature_times = [], []
+            for target in ["month", "week", "quarter", "week"][: max(2, repeat + 1)]:
+                t0 = time.perf_counter()
+                page.locator('[data-testid="stButtonGroup"] button', has_text=target).first.click()
+                _wait_chart_title(page, {"month": "by month", "week": "by ISO week", "quarter": "by quarter"}[target])
+                page.wait_for_function(STATUS_GONE, timeout=120_000)
+                grain_times.append(time.perf_counter() - t0)
+            try:
+                box = page.locator('[data-testid="stMultiSelect"]').nth(1)  # Feature (after Metrics)
+                box.click()
+                options = page.get_by_role("option")
+                page.wait_for_timeout(300)
+                labels = [options.nth(i).inner_text().strip() for i in range(options.count())]
+                pick = next(i for i, t in enumerate(labels) if t and not t.lower().startswith("select all"))
+                option, label = options.nth(pick), labels[pick]
+                t0 = time.perf_counter()
+                option.click()
+                page.wait_for_function(
+                    """t => document.querySelector('[data-testid="stMain"]').innerText.includes('Feature: ' + t)""",
+                    arg=label, timeout=120_000)
+                page.wait_for_function(STATUS_GONE, timeout=120_000)
+                page.wait_for_selector(CHART, timeout=120_000)
+                feature_times.append(time.perf_counter() - t0)
+            except Exception as exc:  # the widget layout changed: report, do not fail the run
+                out["explore_filter_change"]["feature_error"] = str(exc).splitlines()[0]
+            out["explore_filter_change"]["grain_s"] = [round(t, 2) for t in grain_times]
+            out["explore_filter_change"]["grain_median_s"] = round(statistics.median(grain_times), 2)
+            if feature_times:
+                out["explore_filter_change"]["feature_s"] = round(feature_times[0], 2)
+            page.close()
+            warm_ctx.close()
+            b.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return out
+
+
+def _interactions(db: Path) -> int | None:
+    from pipelines import warehouse
+
+    try:
+        con = warehouse.connect(db, read_only=True)
+        n = con.execute("select count(*) from int_interactions").fetchall()[0][0]
+        con.close()
+        return int(n)
+    except Exception:
+        return None
+
+
+def verdict(result: dict) -> dict:
+    v = {}
+    ss = result.get("server_side", {}).get("pages", {})
+    if ss:
+        worst = max(p["warm_median_ms"] for p in ss.values())
+        v["server_side_warm_ms"] = {"worst_page_median": worst, "budget": BUDGETS["server_side_warm_ms"],
+                                    "pass": worst <= BUDGETS["server_side_warm_ms"]}
+    br = result.get("browser", {}).get("pages", {})
+    if br:
+        def worst(kind, key):
+            vals = [p[kind][key] for p in br.values() if p[kind][key] is not None]
+            return max(vals) if vals else None
+        for kind in ("warm_browser_cache", "empty_browser_cache"):
+            for key in ("content_ready_s", "chart_drawn_s"):
+                w = worst(kind, key)
+                v[f"browser_first_load_{kind}_{key}"] = {"worst_page": w, "budget": BUDGETS["browser_first_load_s"],
+                                                         "pass": w is not None and w <= BUDGETS["browser_first_load_s"]}
+    fc = result.get("browser", {}).get("explore_filter_change", {})
+    if fc.get("grain_median_s") is not None:
+        worst_change = max([fc["grain_median_s"]] + ([fc["feature_s"]] if "feature_s" in fc else []))
+        v["explore_filter_change_s"] = {"worst": worst_change, "budget": BUDGETS["explore_filter_change_s"],
+                                        "pass": worst_change <= BUDGETS["explore_filter_change_s"]}
+    return v
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pipelines.perf", description=__doc__.split("\n")[0])
+    ap.add_argument("--db", type=Path, required=True, help="the warehouse to measure (e.g. a 10M-interaction one)")
+    ap.add_argument("--repeat", type=int, default=3, help="warm runs / browser loads per page (default 3)")
+    ap.add_argument("--no-browser", action="store_true", help="server-side timings only")
+    args = ap.parse_args(argv)
+    db = args.db.resolve()
+    if not db.exists():
+        print(f"error: warehouse {db} does not exist; build one with `python -m pipelines demo --db {db}`",
+              file=sys.stderr)
+        return 2
+    result: dict = {"db": str(db), "interactions": _interactions(db), "budgets": BUDGETS,
+                    "machine": {"cpus": os.cpu_count()}}
+    t0 = time.perf_counter()
+    # server side in a child process: its caches and memory stay out of the browser run
+    code = ("import json,sys; from pipelines import perf; "
+            f"print(json.dumps(perf.server_side(__import__('pathlib').Path({str(db)!r}), {args.repeat})))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    sys.stderr.write("\n".join(ln for ln in proc.stderr.splitlines() if ln.startswith("[server]")) + "\n")
+    if proc.returncode != 0:
+        result["server_side"] = {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+    else:
+        result["server_side"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not args.no_browser:
+        result["browser"] = browser(db, args.repeat)
+    result["verdict"] = verdict(result)
+    result["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""QBR export: summary bullets written from the numbers by templates (no language model),
+chart images (kaleido, Debian's chromium) and the one-click PDF (fpdf2)."""
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+
+from pipelines import charts, config
+
+_KALEIDO_LOCK = threading.Lock()
+_KALEIDO_STARTED = False
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+
+
+# --------------------------------------------------------------------------------------
+# images
+# --------------------------------------------------------------------------------------
+def _stop_kaleido() -> None:
+    global _KALEIDO_STARTED
+    if _KALEIDO_STARTED:
+        try:
+            import kaleido
+
+            kaleido.stop_sync_server(silence_warnings=True)
+        except Exception:
+            pass
+        _KALEIDO_STARTED = False
+
+
+def png_bytes(fig: go.Figure, width: int = 1200, height: int | None = None, scale: float = 2.0) -> bytes:
+    """A PNG of the figure (kaleido drives the system chromium; one browser kept per process)."""
+    global _KALEIDO_STARTED
+    import warnings
+
+    import kaleido
+
+    h = height or int(fig.layout.height or 450)
+    with _KALEIDO_LOCK:
+        if not _KALEIDO_STARTED:
+            kaleido.start_sync_server(silence_warnings=True)
+            _KALEIDO_STARTED = True
+            atexit.register(_stop_kaleido)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fig.to_image(format="png", width=width, height=h, scale=scale)
+
+
+# --------------------------------------------------------------------------------------
+# summary bullets (templates over the numbers)
+# --------------------------------------------------------------------------------------
+_ORDER = {"red": 0, "amber": 1, "green": 2, "n/a": -1}
+
+
+def waterfall_steps(bridge: dict | None) -> dict:
+    """The QoQ change by chain from a bridge report, whatever the waterfall part is called:
+    {"steps": [{"label", "chain", "usd", "ci_low", "ci_high"}], "start", "end", "from_quarter"}."""
+    out = {"steps": [], "start": None, "end": None, "from_quarter": None}
+    if not bridge or not bridge.get("available", True):
+        return out
+    wf = bridge.get("waterfall") or bridge.get("qoq") or {}
+    items = wf.get("steps") if isinstance(wf, dict) else wf
+    if isinstance(wf, dict):
+        out["from_quarter"] = wf.get("previous_quarter") or wf.get("from_quarter") or wf.get("previous")
+        for key in ("start", "end"):
+            v = wf.get(key)
+            if isinstance(v, dict):
+                out[key] = {"label": v.get("label", key), "usd": v.get("usd")}
+            elif isinstance(v, (int, float)):
+                out[key] = {"label": f"{out['from_quarter'] or 'previous'}" if key == "start" else bridge.get("quarter", "this quarter"),
+                            "usd": v}
+    for it in items or []:
+        if not isinstance(it, dict):
+            continue
+        usd = next((it[k] for k in ("usd_change", "usd", "change", "delta_usd", "value") if k in it), None)
+        name = it.get("label") or it.get("chain") or it.get("name") or "?"
+        out["steps"].append({"label": name, "chain": it.get("chain") or it.get("name") or name, "usd": usd,
+                             "ci_low": it.get("usd_ci_low", it.get("ci_low")),
+                             "ci_high": it.get("usd_ci_high", it.get("ci_high"))})
+    return out
+
+
+def _fmt_ci(lo, hi) -> str:
+    if lo is None or hi is None:
+        return ""
+    return f" (95% CI {charts.fmt_usd(lo, True)} to {charts.fmt_usd(hi, True)})"
+
+
+def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataFrame | None = None) -> list[str]:
+    """Plain sentences from the numbers: what crossed a threshold and what it was worth,
+    what is still red, the per-domain HR, the bridge's dollars and any inconsistency."""
+    bullets: list[str] = []
+    q, prev_q = card["quarter"], card.get("previous_quarter")
+    if not card.get("has_data"):
+        return [f"No interactions in {q}: there is nothing to summarise."]
+    chains = {c.get("ai_metric"): c for c in (bridge or {}).get("chains", []) or []} if bridge else {}
+    wf = {}
+    for s in waterfall_steps(bridge)["steps"]:
+        wf[s["chain"]] = wf[s["label"]] = s
+    crossed = []
+    for m in card["metrics"]:
+        key, label = m["metric"], charts.SHORT[m["metric"]]
+        if m["previous_status"] in ("n/a",) or m["status"] == "n/a" or m["status"] == m["previous_status"]:
+            continue
+        worse = _ORDER[m["status"]] < _ORDER[m["previous_status"]]
+        verb = "worsened" if worse else "improved"
+        line = (f"{label} {verb} from {charts.fmt_value(key, m['previous'])} ({m['previous_status']}) in {prev_q} "
+                f"to {charts.fmt_value(key, m['value'])} ({m['status']}) in {q}, crossing its threshold "
+                f"({charts.threshold_short(key)}).")
+        chain = chains.get(key) or chains.get(label)
+        if chain is not None:
+            step = wf.get(chain.get("id")) or wf.get(chain.get("name"))
+            if step and step.get("usd") is not None:
+                line += (f" Along the {chain.get('name')} chain the quarter-over-quarter change is worth "
+                         f"{charts.fmt_usd(step['usd'], True)}{_fmt_ci(step.get('ci_low'), step.get('ci_high'))}.")
+            elif chain.get("usd_impact") is not None:
+                line += (f" The {chain.get('name')} chain puts this quarter's impact at "
+                         f"{charts.fmt_usd(chain['usd_impact'], True)}"
+                         f"{_fmt_ci(chain.get('usd_ci_low'), chain.get('usd_ci_high'))} against the holdout.")
+        crossed.append(line)
+    bullets += crossed or ([f"No L6 metric changed status against {prev_q}."] if prev_q else
+                           [f"{q} is the first quarter in the data: there is no previous quarter to compare."])
+    reds = [m for m in card["metrics"] if m["status"] == "red"]
+    if reds:
+        bullets.append("Red this quarter: " + "; ".join(
+            f"{charts.SHORT[m['metric']]} at {charts.fmt_value(m['metric'], m['value'])} ({charts.threshold_short(m['metric'])})"
+            + (f" — {m['note']}" if m["note"] else "") for m in reds) + ".")
+    greens = [charts.SHORT[m["metric"]] for m in card["metrics"] if m["status"] == "green"]
+    if greens:
+        bullets.append(f"On target (green): {', '.join(greens)}.")
+    rd = next(m for m in card["metrics"] if m["metric"] == "retention_delta_pts")
+    if rd["value"] is None:
+        row = card.get("row") or {}
+        bullets.append(f"Retention Delta is not reported for {q}: too few users in a group "
+                       f"(AI {row.get('rd_n_ai') or 0:,}, non-AI {row.get('rd_n_non_ai') or 0:,}).")
+    hitl = next(m for m in card["metrics"] if m["metric"] == "hitl_per_100")
+    trigger = config.metric_contract()["metrics"]["hitl_per_100"].get("trigger")
+    if trigger and hitl["value"] is not None and hitl["value"] > trigger:
+        bullets.append(f"HitL-F is {hitl['value']:.2f} per 100 queries, above the {trigger:g} retraining trigger.")
+    if hr_domains is not None and hr_domains.height:
+        over = hr_domains.filter(pl.col("status") == "red").sort("hr", descending=True)
+        watch = hr_domains.filter(pl.col("status") == "amber").sort("hr", descending=True)
+        if over.height:
+            bullets.append("HR above the 5% red line in " + ", ".join(
+                f"{d} ({100 * v:.1f}%)" for d, v in zip(over["domain"], over["hr"])) + ".")
+        if watch.height:
+            bullets.append("HR between 3% and 5% (amber) in " + ", ".join(
+                f"{d} ({100 * v:.1f}%)" for d, v in zip(watch["domain"], watch["hr"])) + ".")
+        if not over.height and not watch.height:
+            bullets.append("Every domain's HR is at or under the 3% green bar.")
+    if bridge and bridge.get("available", True) and bridge.get("chains"):
+        ch = bridge["chains"]
+        total = sum(c.get("usd_impact") or 0 for c in ch)
+        top = max(ch, key=lambda c: abs(c.get("usd_impact") or 0))
+        bullets.append(f"The KPI bridge values {q}'s AI impact against the holdout at {charts.fmt_usd(total, True)} across "
+                       f"{len(ch)} chains (assumptions {bridge.get('assumptions_version', '?')}); the largest is "
+                       f"{top.get('name')} at {charts.fmt_usd(top.get('usd_impact'), True)}"
+                       f"{_fmt_ci(top.get('usd_ci_low'), top.get('usd_ci_high'))}.")
+        steps = waterfall_steps(bridge)["steps"]
+        if steps:
+            net = sum(s["usd"] or 0 for s in steps)
+            lead = max(steps, key=lambda s: abs(s["usd"] or 0))
+            bullets.append(f"Quarter over quarter the dollars moved {charts.fmt_usd(net, True)}, "
+                           f"led by {lead['label']} ({charts.fmt_usd(lead['usd'], True)}).")
+        for c in ch:
+            if c.get("consistent") is False:
+                bullets.append(f"Check {c.get('name')}: the chain's implied dollars "
+                               f"({charts.fmt_usd(c.get('usd_implied'), True)}) and the holdout's measured dollars "
+                               f"({charts.fmt_usd(c.get('usd_impact'), True)}) disagree beyond their intervals; "
+                               "trust the measured figure (details on the Bridge page).")
+    return bullets
+
+
+# --------------------------------------------------------------------------------------
+# PDF
+# --------------------------------------------------------------------------------------
+def _pdf_text(s: Any) -> str:
+    return "" if s is None else str(s)
+
+
+class _PDF:
+    def __init__(self, title: str):
+        from fpdf import FPDF
+
+        self.pdf = FPDF(orientation="L", unit="mm", format="A4")
+        self.pdf.set_auto_page_break(auto=True, margin=12)
+        self.pdf.set_title(title)
+        self.unicode = (FONT_DIR / "DejaVuSans.ttf").exists()
+        if self.unicode:
+            self.pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
+            self.pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+            self.family = "DejaVu"
+        else:
+            self.family = "Helvetica"
+        self.pdf.add_page()
+
+    def t(self, s: Any) -> str:
+        s = _pdf_text(s)
+        if not self.unicode:
+            s = s.encode("latin-1", "replace").decode("latin-1")
+        return s
+
+    def h(self, text: str, size: int = 16) -> None:
+        self.pdf.set_font(self.family, "B", size)
+        self.pdf.multi_cell(0, size * 0.5, self.t(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.ln(1.5)
+
+    def p(self, text: str, size: int = 10) -> None:
+        self.pdf.set_font(self.family, "", size)
+        self.pdf.multi_cell(0, size * 0.5, self.t(text), new_x="LMARGIN", new_y="NEXT")
+
+    def bullets(self, items: list[str]) -> None:
+        self.pdf.set_font(self.family, "", 10.5)
+        for b in items:
+            self.pdf.multi_cell(0, 5.2, self.t(f"•  {b}"), new_x="LMARGIN", new_y="NEXT")
+            self.pdf.ln(0.6)
+
+    def table(self, df: pl.DataFrame, size: float = 9) -> None:
+        if df is None or df.is_empty():
+            self.p("(no rows)")
+            return
+        self.pdf.set_font(self.family, "", size)
+        data = [list(df.columns)] + [[self.t(_cell(v)) for v in r] for r in df.iter_rows()]
+        widths = tuple(min(40, max(7, max(len(str(row[i])) for row in data))) for i in range(len(data[0])))
+        with self.pdf.table(text_align="LEFT", line_height=size * 0.55, first_row_as_headings=True,
+                            col_widths=widths) as tbl:
+            for r in data:
+                row = tbl.row()
+                for v in r:
+                    row.cell(self.t(v))
+        self.pdf.ln(2)
+
+    def image(self, png: bytes, width_mm: float = 250) -> None:
+        import io
+
+        if self.pdf.get_y() > 120:
+            self.pdf.add_page()
+        self.pdf.image(io.BytesIO(png), w=width_mm)
+        self.pdf.ln(2)
+
+    def bytes(self) -> bytes:
+        return bytes(self.pdf.output())
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def qbr_pdf(quarter: str, scorecard_table: pl.DataFrame, bullets: list[str],
+            figures: list[tuple[str, go.Figure]] | None = None,
+            tables: list[tuple[str, pl.DataFrame]] | None = None, subtitle: str = "",
+            images: bool = True) -> bytes:
+    """The QBR as a PDF: scorecard table, summary bullets, charts as images, numbers as tables."""
+    doc = _PDF(f"KPI Bridge QBR {quarter}")
+    doc.h(f"KPI Bridge — Quarterly business review {quarter}", 20)
+    if subtitle:
+        doc.p(subtitle, 9.5)
+    doc.pdf.ln(2)
+    doc.h(f"L6 scorecard {quarter}", 14)
+    doc.table(scorecard_table, 9.5)
+    doc.h("Summary", 14)
+    doc.bullets(bullets)
+    for name, fig in figures or []:
+        doc.pdf.add_page()
+        doc.h(name, 13)
+        if images:
+            try:
+                doc.image(png_bytes(fig, width=1100, scale=2))
+            except Exception as exc:  # no browser for kaleido: say so, keep the tables
+                doc.p(f"(chart image unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+    for name, df in tables or []:
+        if doc.pdf.get_y() > 150:
+            doc.pdf.add_page()
+        doc.h(name, 13)
+        doc.table(df)
+    doc.p(f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · metric contract "
+          f"{config.metric_contract()['version']}", 8)
+    return doc.bytes()

@@ -1,0 +1,331 @@
+"""AppTest for every page: renders on the demo and on an empty warehouse; widgets change the
+numbers, and the numbers match `python -m pipelines l6` on the same slice."""
+from __future__ import annotations
+
+import io
+import shutil
+
+import duckdb
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import cli_l6
+
+PAGES = ["pages/home.py", "pages/qbr.py", "pages/explore.py", "pages/bridge.py", "pages/data_quality.py",
+         "pages/definitions.py", "pages/audit.py"]
+TIMEOUT = 120
+
+
+def open_page(page: str, query: dict | None = None) -> AppTest:
+    """The app's entrypoint, then the page. (AppTest runs app.py itself on the first run only;
+    later runs execute the current page's script.)"""
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if page != "pages/home.py":
+        at.switch_page(page)
+        for k, v in (query or {}).items():
+            at.query_params[k] = v
+        at.run()
+    return at
+
+
+def texts(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def no_failure(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [e.value for e in at.error if "unexpected problem" in str(e.value)]
+
+
+def fmt_pct(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+# ------------------------------------------------------------------ renders
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_demo(page, demo_db, app_env):
+    app_env(demo_db)
+    at = open_page(page)
+    no_failure(at)
+    assert at.title, "every page has a title"
+    body = texts(at)
+    if page in ("pages/home.py", "pages/qbr.py"):
+        assert len(at.metric) >= 6
+        assert at.get("plotly_chart")
+    if page == "pages/explore.py":
+        assert at.get("plotly_chart") and at.dataframe
+    if page == "pages/data_quality.py":
+        assert at.get("plotly_chart")
+        assert "Run history" in body
+    if page == "pages/definitions.py":
+        assert "TCR" in body and "count(*) filter (where is_completed) as completed" in "\n".join(
+            c.value for c in at.code)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_empty(page, empty_db, app_env):
+    app_env(empty_db)
+    at = open_page(page)
+    no_failure(at)
+    assert at.title
+    if page in ("pages/home.py", "pages/qbr.py", "pages/explore.py", "pages/bridge.py"):
+        assert "empty" in texts(at) or "no interactions" in texts(at).lower()
+
+
+# ------------------------------------------------------------------ numbers vs the CLI
+def test_home_scorecard_matches_cli(demo_db, app_env):
+    app_env(demo_db)
+    at = open_page("pages/home.py")
+    rows = cli_l6(demo_db, "quarter")
+    last_full = rows[-1]  # the demo ends on a quarter's last day
+    tiles = {m.label.split(" — ")[0]: m for m in at.metric}
+    assert tiles["TCR"].value == fmt_pct(last_full["tcr"])
+    assert tiles["HR"].value == fmt_pct(last_full["hr"])
+    assert tiles["TTA p50"].value == f"{last_full['tta_p50_s']:.1f} s"
+    assert tiles["CPVO"].value == f"${last_full['cpvo_usd']:.4f}"
+    prev = rows[-2]
+    assert tiles["TCR"].delta.startswith(f"{100 * (last_full['tcr'] - prev['tcr']):+.1f} pts")
+    body = texts(at)
+    assert "green > 78%" in body  # which threshold made the status, in words
+    import importlib.util
+
+    if importlib.util.find_spec("pipelines.audit"):
+        assert "audit" in "\n".join(w.value for w in at.warning) + body  # due / overdue reminder
+
+
+def _table(at: AppTest):
+    return at.dataframe[0].value  # the L6 table is the page's first table; the drill-down its last
+
+
+def test_explore_widgets_change_numbers_like_cli(demo_db, app_env):
+    app_env(demo_db)
+    at = open_page("pages/explore.py", {"grain": "quarter"})
+    no_failure(at)
+    all_rows = cli_l6(demo_db, "quarter")
+    df = _table(at)
+    assert list(df["tcr"].round(10)) == [round(r["tcr"], 10) for r in all_rows]
+    assert list(df["interactions"]) == [r["interactions"] for r in all_rows]
+
+    feature = at.multiselect(key="feature").options[0]
+    at.multiselect(key="feature").set_value([feature]).run()
+    no_failure(at)
+    f_rows = cli_l6(demo_db, "quarter", feature=feature)
+    df = _table(at)
+    assert list(df["interactions"]) == [r["interactions"] for r in f_rows]
+    assert list(df["tcr"].round(10)) == [round(r["tcr"], 10) for r in f_rows]
+    assert list(df["hr"].round(10)) == [round(r["hr"], 10) for r in f_rows]
+    assert f_rows[0]["interactions"] != all_rows[0]["interactions"]
+
+    domains = at.multiselect(key="domain").options
+    empty = next(d for d in domains if not cli_l6(demo_db, "quarter", feature=feature, domain=d))
+    at.multiselect(key="domain").set_value([empty]).run()
+    no_failure(at)
+    assert "No interactions match this slice" in texts(at)  # a slice with no data explains itself
+    domain = next(d for d in domains if cli_l6(demo_db, "quarter", feature=feature, domain=d))
+    at.multiselect(key="domain").set_value([domain]).run()
+    fd_rows = cli_l6(demo_db, "quarter", feature=feature, domain=domain)
+    df = _table(at)
+    assert list(df["interactions"]) == [r["interactions"] for r in fd_rows]
+
+    at.multiselect(key="metrics").set_value(["TTA p50", "CPVO"]).run()
+    df = _table(at)
+    assert list(df["tta_p50_s"].round(8)) == [round(r["tta_p50_s"], 8) for r in fd_rows]
+    assert list(df["cpvo_usd"].round(12)) == [round(r["cpvo_usd"], 12) for r in fd_rows]
+
+
+def test_explore_url_state_and_month_grain(demo_db, app_env):
+    app_env(demo_db)
+    rows = cli_l6(demo_db, "month", domain="billing")
+    at = open_page("pages/explore.py", {"grain": "month", "domain": "billing", "metrics": ["TCR", "RΔ"]})
+    no_failure(at)
+    df = _table(at)
+    assert len(df) == len(rows)
+    assert list(df["interactions"]) == [r["interactions"] for r in rows]
+    rd = [None if r["retention_delta_pts"] is None else round(r["retention_delta_pts"], 8) for r in rows]
+    got = [None if v != v else round(v, 8) for v in df["retention_delta_pts"]]
+    assert got == rd
+
+
+def test_explore_empty_slice_explains_itself(demo_db, app_env):
+    app_env(demo_db)
+    at = open_page("pages/explore.py", {"from": "2026-09-30", "to": "2026-04-01"})
+    no_failure(at)
+    assert "after the To date" in texts(at)
+
+
+def test_explore_compare_and_drill_down(demo_db, app_env):
+    app_env(demo_db)
+    at = open_page("pages/explore.py", {"grain": "quarter", "compare": "true", "cmp_by": "Feature"})
+    no_failure(at)
+    df = _table(at)
+    assert set(df["slice"]) == {f"Feature = {v}" for v in at.selectbox(key="cmp_a").options[:2]}
+    at.toggle(key="compare").set_value(False).run()
+    period = at.selectbox(key="drill").options[1]
+    at.selectbox(key="drill").set_value(period).run()
+    at.selectbox(key="outcome").set_value("completed").run()
+    no_failure(at)
+    drill = at.dataframe[-1].value
+    assert len(drill) == 50 and set(drill["outcome"]) == {"completed"}
+    assert {"tier1_hallucinated", "final_verdict", "n_interventions", "intervention_kinds"} <= set(drill.columns)
+    assert "page 1 of" in texts(at)
+    at.number_input(key="page").set_value(2).run()
+    assert "page 2 of" in texts(at)
+    assert at.dataframe[-1].value["interaction_id"][0] not in set(drill["interaction_id"])
+
+
+def test_qbr_quarter_picker_changes_numbers(demo_db, app_env):
+    app_env(demo_db)
+    rows = cli_l6(demo_db, "quarter")
+    at = open_page("pages/qbr.py")
+    no_failure(at)
+    tiles = {m.label.split(" — ")[0]: m.value for m in at.metric}
+    assert tiles["TCR"] == fmt_pct(rows[-1]["tcr"])
+    first_q = at.selectbox(key="quarter").options[-1]
+    at.selectbox(key="quarter").set_value(first_q).run()
+    no_failure(at)
+    tiles = {m.label.split(" — ")[0]: m.value for m in at.metric}
+    assert tiles["TCR"] == fmt_pct(rows[0]["tcr"])
+    assert "Summary" in texts(at)
+
+
+def test_qbr_pdf_holds_the_scorecard(demo_db, app_env):
+    app_env(demo_db)
+    from pypdf import PdfReader
+
+    from pipelines import charts, report
+    from pipelines import data_access as da
+
+    q = da.periods(db=demo_db)["full_quarter"]["label"]
+    card = da.scorecard(q, db=demo_db)
+    bullets = report.summary_bullets(card, da.bridge_report(q, db=demo_db))
+    weeks = da.weeks_of(q, db=demo_db)
+    from pages import ui
+
+    pdf = report.qbr_pdf(q, ui.scorecard_frame(card), bullets,
+                         [("Weekly trend", charts.weekly_trends(weeks, f"Weekly L6 trend — {q}"))], [],
+                         images=False)  # the browser test downloads the real one, charts as images
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
+    assert f"L6 scorecard {q}" in text
+    rows = cli_l6(demo_db, "quarter")
+    assert fmt_pct(rows[-1]["tcr"]) in text and fmt_pct(rows[-1]["hr"]) in text
+    assert "Task Completion Rate" in text and "Summary" in text
+
+
+# ------------------------------------------------------------------ words, not tracebacks
+def test_gate_failed_banner(demo_db, app_env, tmp_path):
+    db = tmp_path / "failed.duckdb"
+    shutil.copy(demo_db, db)
+    con = duckdb.connect(str(db))
+    con.execute("""insert into meta_runs (run_id, command, source, started_at, finished_at, status, failed_stage, message)
+                   values ('29990101T000000-bad', 'run', 'x', now()::timestamp + interval 1 day, now()::timestamp + interval 1 day,
+                           'gate_failed', 'staging', 'critical gate failed at stage `staging`: stg_users: expect_column_values_to_not_be_null on user_id')""")
+    con.close()
+    app_env(db)
+    at = open_page("pages/home.py")
+    no_failure(at)
+    err = "\n".join(e.value for e in at.error)
+    assert "failed its critical gate" in err and "staging" in err and "last good results" in err
+    assert len(at.metric) >= 6  # the last good results are still shown
+
+
+def test_missing_warehouse_builds_demo(tmp_path, app_env, monkeypatch):
+    db = tmp_path / "fresh" / "warehouse.duckdb"
+    app_env(db)
+    monkeypatch.setenv("KPI_BRIDGE_DEMO_USERS", "400")
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.run()
+    no_failure(at)
+    assert db.exists()
+    at.run()
+    no_failure(at)
+    assert len(at.metric) >= 6
+
+
+def test_bridge_what_if_slider_moves_dollars(demo_db, app_env):
+    import importlib.util
+
+    if importlib.util.find_spec("pipelines.bridge") is None:
+        pytest.skip("the bridge module is not in this tree yet")
+    app_env(demo_db)
+    at = open_page("pages/bridge.py")
+    no_failure(at)
+    assert at.get("plotly_chart"), "chain diagrams are drawn"
+    moved = {m.label: m.value for m in at.metric}
+    assert moved["Dollars moved (P&L)"] in ("+$0", "$0", "−$0")
+    slider = at.slider[0]
+    slider.set_value(min(slider.max, slider.value + 5.0)).run()
+    no_failure(at)
+    moved = {m.label: m.value for m in at.metric}
+    assert moved["Dollars moved (P&L)"] not in ("+$0", "$0", "−$0")
+    from pipelines import bridge, charts, warehouse
+
+    con = warehouse.connect(demo_db, read_only=True)
+    quarter = at.selectbox(key="quarter").value
+    chain = at.selectbox(key="wi_chain").value
+    expected = bridge.what_if(con, quarter, chain, at.slider[0].value / 100)  # TCR: a share, shown in %
+    con.close()
+    assert moved["Dollars moved (P&L)"] == charts.fmt_usd(expected["usd_change"], True)
+
+
+def test_pages_explain_a_warehouse_without_results(tmp_path, app_env):
+    """The first run failed its gate: only the run history exists. Every page says so in words."""
+    from pipelines import warehouse
+
+    db = tmp_path / "first_failed.duckdb"
+    con = warehouse.connect(db)
+    con.execute(warehouse.sql_text("meta/schema.sql"))
+    con.execute("""insert into meta_runs (run_id, command, source, started_at, finished_at, status, failed_stage, message)
+                   values ('20260101T000000-x', 'run', 'src', now()::timestamp, now()::timestamp, 'gate_failed', 'raw',
+                           'critical gate failed at stage `raw`: raw__src_users: expect_column_to_exist on user_id')""")
+    con.close()
+    app_env(db)
+    for page in PAGES:
+        at = open_page(page)
+        no_failure(at)
+        if page in ("pages/home.py", "pages/qbr.py", "pages/explore.py"):
+            assert "no good results" in texts(at)
+    at = open_page("pages/home.py")
+    assert "failed its critical gate" in "\n".join(e.value for e in at.error)
+
+
+def test_warm_up_fills_the_caches(demo_db):
+    from pipelines import data_access as da
+
+    out = da.warm_up(db=demo_db)
+    assert isinstance(out.get("total"), float)
+    assert not [k for k, v in out.items() if isinstance(v, str)], out  # every step ran
+
+
+def test_fast_l6_equals_the_full_table(demo_db):
+    """Views without RΔ read a faster query; it must give exactly l6.l6_table's numbers."""
+    from polars.testing import assert_frame_equal
+
+    from pipelines import data_access as da
+
+    cols = ["period_start", "tcr", "hr", "tta_p50_s", "tta_p90_s", "hitl_per_100", "cpvo_usd", "interactions",
+            "hr_coverage", "tier3_hr", "tta_n", "tcr_status", "hr_status", "cpvo_usd_status"]
+    opts = da.slice_options(db=demo_db)
+    for by, f in [("week", None), ("month", {"feature": opts["feature"][:1]}),
+                  ("quarter", {"domain": opts["domain"][:2], "segment": opts["segment"][:1]}),
+                  ("day", {"model_version": opts["model_version"][-1:]})]:
+        fast = da.l6(by, f, db=demo_db, metrics=["tcr"])
+        full = da.l6(by, f, db=demo_db)
+        # equal up to the last bits of a float sum (DuckDB adds in parallel, in no fixed order)
+        assert_frame_equal(fast.select(cols), full.select(cols), check_exact=False, rel_tol=1e-12, abs_tol=1e-15)
+
+
+def test_db_flag_selects_the_warehouse(demo_db, empty_db, app_env, monkeypatch):
+    """`streamlit run app.py -- --db PATH` wins over $KPI_BRIDGE_DB."""
+    import sys
+
+    app_env(empty_db)
+    monkeypatch.setattr(sys, "argv", ["app.py", "--db", str(demo_db)])
+    at = open_page("pages/home.py")
+    no_failure(at)
+    assert len(at.metric) >= 6  # the demo's scorecard, not the empty warehouse's message

@@ -1,0 +1,222 @@
+"""Real-browser test: Streamlit on a free localhost port, Debian's chromium driven by
+Playwright; every page loads, its main chart is drawn, no error element; screenshots go to
+tests/artifacts/. Required in CI: a missing /usr/bin/chromium fails the test."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+STATUS_GONE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+CHART = '[data-testid="stPlotlyChart"] .main-svg'
+# url path, screenshot name, what proves the page is drawn (a chart, or the words that explain why not)
+PAGES = [("", "home"), ("qbr", "qbr"), ("explore", "explore"), ("bridge", "bridge"),
+         ("data-quality", "data_quality"), ("definitions", "definitions"), ("audit", "audit")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_streamlit(db: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "KPI_BRIDGE_DB": str(db)}
+    env.pop("KPI_BRIDGE_DEBUG", None)
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.headless", "true"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early; see {log_path}:\n{log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError(f"streamlit did not answer on {url}; see {log_path}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(demo_db):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    proc, url = start_streamlit(demo_db, ARTIFACTS / "streamlit.log")
+    yield url
+    stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium); "
+                    "the browser tests are required and never download a browser")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def settle(page, timeout: float = 60_000) -> None:
+    """Wait for the app shell, a title, and then for the running indicator to be gone."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_selector("h1", timeout=timeout)
+    page.wait_for_timeout(200)
+    page.wait_for_function(STATUS_GONE, timeout=timeout)
+
+
+def snap(page, name: str) -> None:
+    """A screenshot of the whole app: grow the viewport to the scrolled content first."""
+    h = page.evaluate("""() => Math.max(document.body.scrollHeight,
+        ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"], [data-testid="stMainBlockContainer"]')]
+            .map(e => e.scrollHeight))""")
+    page.set_viewport_size({"width": 1600, "height": int(min(max(h + 40, 1000), 12000))})
+    page.wait_for_timeout(700)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def chart_title_has(page, text: str, timeout: float = 30_000) -> None:
+    page.wait_for_function(
+        """t => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .gtitle')].some(e => e.textContent.includes(t))""",
+        arg=text, timeout=timeout)
+
+
+def assert_no_error(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, "a traceback is shown"
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, [errors.nth(i).inner_text() for i in range(errors.count())]
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"pipelines.{name}") is not None
+
+
+TITLES = {"home": "KPI Bridge — L6 scorecard", "qbr": "Quarterly business review", "explore": "Explore the L6 metrics",
+          "bridge": "KPI bridge: AI metrics → dollars", "data_quality": "Data quality",
+          "definitions": "Metric definitions", "audit": "Metric audit (every 8 weeks)"}
+NAV = {"home": "Home", "qbr": "QBR", "explore": "Explore", "bridge": "Bridge", "data_quality": "Data quality",
+       "definitions": "Definitions", "audit": "Audit"}
+
+
+@pytest.fixture(scope="module")
+def session(server, browser):
+    """One browser session, as a user has: the first page by URL, the others from the sidebar."""
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = ctx.new_page()
+    yield page
+    ctx.close()
+
+
+@pytest.mark.parametrize("path,name", PAGES)
+def test_page_in_browser(server, session, path, name):
+    page = session
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    t0 = time.perf_counter()
+    if name == "home":
+        page.goto(f"{server}/{path}", wait_until="domcontentloaded")
+    else:
+        page.locator('[data-testid="stSidebarNav"] a', has_text=NAV[name]).first.click()
+    page.wait_for_function("t => [...document.querySelectorAll('h1')].some(h => h.textContent.includes(t))",
+                           arg=TITLES[name], timeout=60_000)
+    settle(page)
+    needs_chart = not ((name == "bridge" and not _has_module("bridge")) or (name == "audit" and not _has_module("audit")))
+    if needs_chart:
+        page.wait_for_selector(CHART, timeout=30_000)
+        chart_title_has(page, "")  # a drawn chart carries its title
+    else:  # the page explains why it has nothing to draw
+        assert "not installed yet" in page.inner_text('[data-testid="stMain"]')
+    elapsed = time.perf_counter() - t0
+    assert f"/{path}" in page.url
+    assert_no_error(page)
+    snap(page, name)
+    assert elapsed < 30, f"{name} took {elapsed:.1f}s to draw"
+
+
+def test_explore_filter_change_and_shared_url(server, browser):
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = ctx.new_page()
+    page.goto(f"{server}/explore", wait_until="domcontentloaded")
+    settle(page)
+    page.wait_for_selector(CHART, timeout=30_000)
+    main = page.locator('[data-testid="stMain"]')
+    assert "by ISO week (Mon)" in main.inner_text()
+    t0 = time.perf_counter()
+    page.locator('[data-testid="stButtonGroup"] button', has_text="month").first.click()
+    chart_title_has(page, "by month")
+    redraw = time.perf_counter() - t0
+    page.wait_for_function(STATUS_GONE, timeout=30_000)
+    assert "grain=month" in page.url, page.url
+    assert_no_error(page)
+    shared = page.url
+    snap(page, "explore_month")
+    ctx.close()
+
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = ctx.new_page()
+    page.goto(shared + "&domain=billing&compare=true&cmp_by=Segment", wait_until="domcontentloaded")
+    settle(page)
+    chart_title_has(page, "Segment = ")
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert "by month" in text and "Domain: billing" in text
+    assert page.locator(CHART).count() >= 4  # two slices side by side, two metrics
+    assert_no_error(page)
+    snap(page, "explore_shared_compare")
+    ctx.close()
+    assert redraw < 10, f"the filter change took {redraw:.1f}s to redraw"
+
+
+def test_qbr_pdf_one_click(server, session):
+    """The one-click export: the PDF downloads, opens and holds the quarter's scorecard."""
+    import io
+
+    from pypdf import PdfReader
+
+    page = session
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    page.locator('[data-testid="stSidebarNav"] a', has_text="QBR").first.click()
+    page.wait_for_function("t => [...document.querySelectorAll('h1')].some(h => h.textContent.includes(t))",
+                           arg=TITLES["qbr"], timeout=60_000)
+    settle(page)
+    import re
+
+    quarter = re.search(r"L6 scorecard — (\d{4}Q\d)", page.inner_text('[data-testid="stMain"]')).group(1)
+    with page.expect_download(timeout=120_000) as dl:
+        page.get_by_role("button", name="Download the QBR as PDF").click()
+    path = ARTIFACTS / "qbr.pdf"
+    dl.value.save_as(str(path))
+    reader = PdfReader(io.BytesIO(path.read_bytes()))
+    text = " ".join(" ".join(p.extract_text() for p in reader.pages).split())
+    assert f"L6 scorecard {quarter}" in text, text[:300]
+    assert "Task Completion Rate" in text and "Hallucination Rate" in text and "Summary" in text
+    assert sum(len(p.images) for p in reader.pages) >= 2, "charts are embedded as images"
