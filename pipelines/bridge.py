@@ -467,6 +467,7 @@ def bridge_settings(bridge_cfg: dict | None = None) -> dict:
     return {"version": str(cfg.get("version", "")), "interval": interval,
             "bootstrap_draws": int(causal.get("bootstrap_draws", 2000)),
             "experiment_start": start, "pre_period_days": int(causal.get("pre_period_days", 28)),
+            "consistency_tolerance": float((cfg.get("consistency") or {}).get("tolerance_share", 0.05)),
             "min_cell_interactions": int(dr.get("min_cell_interactions", 30)),
             "min_cells": int(dr.get("min_cells", 6))}
 
@@ -626,14 +627,15 @@ TABLES = {
         -- Grain: quarter x chain. usd_* = P&L impact in USD (positive = saving or revenue).
         -- usd_impact: the quarter against the holdout counterfactual, scaled to the treatment
         -- population; usd_implied: what the chain's edges imply from the AI metric; consistent:
-        -- their 95% intervals overlap (null when either is missing); usd_per_unit: the chain's
+        -- their 95% intervals overlap or the gap is within consistency_tolerance x the larger
+        -- figure (null when either is missing); usd_per_unit: the chain's
         -- marginal dollars per unit of the AI metric (the what-if slope).
         create or replace table bridge_chains (
             quarter varchar, chain_id varchar, name varchar, ai_metric varchar, ai_metric_value double,
             ai_metric_unit varchar, pnl_node varchar, pnl_sign integer,
             usd_impact double, usd_ci_low double, usd_ci_high double, impact_method varchar,
             usd_implied double, usd_implied_ci_low double, usd_implied_ci_high double,
-            consistent boolean, note varchar, usd_per_unit double, usd_per_unit_ci_low double,
+            consistent boolean, consistency_tolerance double, note varchar, usd_per_unit double, usd_per_unit_ci_low double,
             usd_per_unit_ci_high double, assumptions varchar, assumptions_version varchar,
             config_version varchar)""",
     "bridge_waterfall": """
@@ -1093,7 +1095,8 @@ def _edge_estimate(edge: dict, q: Quarter, nodes: dict, fits: dict, assm: dict) 
 
 
 # ----------------------------------------------------------------------------- chains
-def _chain_quarter(chain: dict, q: Quarter, fits: dict, assm: dict, version: str, cfg_version: str) -> dict:
+def _chain_quarter(chain: dict, q: Quarter, fits: dict, assm: dict, version: str, cfg_version: str,
+                   tolerance: float = 0.05) -> dict:
     nodes = {n["name"]: n for n in chain["nodes"]}
     node_rows, edge_rows = [], []
     for i, n in enumerate(chain["nodes"]):
@@ -1167,7 +1170,8 @@ def _chain_quarter(chain: dict, q: Quarter, fits: dict, assm: dict, version: str
         per_unit = sign * per_unit
         pu_lo, pu_hi = _ci(per_unit, math.sqrt(pv))
 
-    consistent, note = _consistency(chain, q, usd, usd_lo, usd_hi, implied, implied_lo, implied_hi, edges, reason)
+    consistent, note = _consistency(chain, q, usd, usd_lo, usd_hi, implied, implied_lo, implied_hi, edges, reason,
+                                    tolerance)
     used = {n: {"value": assm["items"][n].get("value"), "unit": assm["items"][n]["unit"],
                 **({"by_feature": assm["items"][n]["by_feature"], "default": assm["items"][n].get("default")}
                    if "by_feature" in assm["items"][n] else {})}
@@ -1177,7 +1181,7 @@ def _chain_quarter(chain: dict, q: Quarter, fits: dict, assm: dict, version: str
            "pnl_node": chain["nodes"][-1]["name"], "pnl_sign": sign,
            "usd_impact": usd, "usd_ci_low": usd_lo, "usd_ci_high": usd_hi, "impact_method": impact_method,
            "usd_implied": implied, "usd_implied_ci_low": implied_lo, "usd_implied_ci_high": implied_hi,
-           "consistent": consistent, "note": note, "usd_per_unit": per_unit, "usd_per_unit_ci_low": pu_lo,
+           "consistent": consistent, "consistency_tolerance": tolerance, "note": note, "usd_per_unit": per_unit, "usd_per_unit_ci_low": pu_lo,
            "usd_per_unit_ci_high": pu_hi, "assumptions": json.dumps(used), "assumptions_version": version,
            "config_version": cfg_version}
     return {"chain": row, "nodes": node_rows, "edges": edge_rows}
@@ -1190,7 +1194,16 @@ def _usd(v) -> str:
     return f"{s}${abs(v):,.0f}"
 
 
-def _consistency(chain, q, usd, lo, hi, implied, ilo, ihi, edges, reason) -> tuple[bool | None, str]:
+def is_consistent(usd: float, lo: float, hi: float, implied: float, ilo: float, ihi: float,
+                  tolerance: float) -> bool:
+    """The chain's implied dollars agree with the measured dollars: their 95% intervals
+    overlap, or the gap is within `tolerance` x the larger of the two figures."""
+    overlap = ilo <= hi and lo <= ihi
+    return overlap or abs(implied - usd) <= tolerance * max(abs(usd), abs(implied))
+
+
+def _consistency(chain, q, usd, lo, hi, implied, ilo, ihi, edges, reason,
+                 tolerance: float = 0.05) -> tuple[bool | None, str]:
     metric = chain["ai_metric"]
     if usd is None and implied is None:
         return None, f"No dollar estimate for {q.label}: " + (reason or "the quarter lacks a holdout comparison") + "."
@@ -1205,6 +1218,11 @@ def _consistency(chain, q, usd, lo, hi, implied, ilo, ihi, edges, reason) -> tup
         all(e["estimator"] != "dose_response" for e in chain["edges"])
     overlap = ilo <= hi and lo <= ihi
     obs = [e for e in chain["edges"] if e["method"] == "observational" and e["estimator"] == "dose_response"]
+    if not overlap and is_consistent(usd, lo, hi, implied, ilo, ihi, tolerance):
+        gap = abs(implied - usd) / max(abs(usd), abs(implied))
+        return True, (f"Consistent: the chain implies {_usd(implied)} and the {measured} figure is {_usd(usd)}; "
+                      f"their intervals are too narrow to overlap, but the gap ({gap:.1%}) is within the "
+                      f"{tolerance:.0%} tolerance (config/bridge.toml [consistency] tolerance_share).")
     if overlap:
         if identity and abs(implied - usd) <= 1e-6 * max(1.0, abs(usd)):
             return True, (f"The chain is an accounting identity at {q.label}'s values: it implies the measured "
@@ -1345,7 +1363,8 @@ def build(con, run_id: str | None = None) -> dict:
                 "assumptions_version": assm["version"]})
         by_q[label] = {}
         for ch in chains:
-            res = _chain_quarter(ch, q, fits, assm, assm["version"], settings["version"])
+            res = _chain_quarter(ch, q, fits, assm, assm["version"], settings["version"],
+                                 settings["consistency_tolerance"])
             node_rows += res["nodes"]
             edge_rows += res["edges"]
             chain_rows.append(res["chain"])

@@ -279,10 +279,24 @@ def test_consistency_follows_the_intervals_and_is_said_in_words(con):
         if r["usd_impact"] is None or r["usd_implied"] is None:
             continue
         overlap = r["usd_implied_ci_low"] <= r["usd_ci_high"] and r["usd_ci_low"] <= r["usd_implied_ci_high"]
-        assert r["consistent"] == overlap
-        assert r["note"].startswith("Inconsistent" if not overlap else ("Consistent", "The chain is"))
-        if not overlap:
+        # the configured materiality tolerance: a gap under 5% of the larger figure is no finding
+        tolerance = config.load("bridge")["consistency"]["tolerance_share"]
+        material = abs(r["usd_implied"] - r["usd_impact"]) > tolerance * max(abs(r["usd_impact"]), abs(r["usd_implied"]))
+        agree = overlap or not material
+        assert r["consistent"] == agree
+        assert r["note"].startswith("Inconsistent" if not agree else ("Consistent", "The chain is"))
+        if not agree:
             assert "do not overlap" in r["note"]
+        elif not overlap:
+            assert "tolerance" in r["note"]
+
+
+def test_consistency_tolerance_is_a_materiality_bar():
+    # intervals miss each other by $100 on $252,900: no finding; by 20%: a finding
+    assert bridge.is_consistent(252_900, 252_890, 252_910, 252_800, 252_795, 252_805, 0.05)
+    assert not bridge.is_consistent(100_000, 99_000, 101_000, 80_000, 79_000, 81_000, 0.05)
+    assert bridge.is_consistent(100_000, 99_000, 101_000, 80_000, 79_000, 81_000, 0.25)
+    assert bridge.is_consistent(100, 90, 110, 200, 50, 300, 0.0)  # overlap
 
 
 def test_holdout_dollars_are_the_scaled_causal_difference(con, rep):
