@@ -59,30 +59,19 @@ _ORDER = {"red": 0, "amber": 1, "green": 2, "n/a": -1}
 
 
 def waterfall_steps(bridge: dict | None) -> dict:
-    """The QoQ change by chain from a bridge report, whatever the waterfall part is called:
-    {"steps": [{"label", "chain", "usd", "ci_low", "ci_high"}], "start", "end", "from_quarter"}."""
+    """The QoQ change by chain from a bridge report (`bridge.report()["waterfall"]`):
+    {"steps": [{"label", "chain", "usd", "ci_low", "ci_high", "via_ai_metric", "other"}],
+     "start", "end", "from_quarter"}."""
     out = {"steps": [], "start": None, "end": None, "from_quarter": None}
     if not bridge or not bridge.get("available", True):
         return out
-    wf = bridge.get("waterfall") or bridge.get("qoq") or {}
-    items = wf.get("steps") if isinstance(wf, dict) else wf
-    if isinstance(wf, dict):
-        out["from_quarter"] = wf.get("previous_quarter") or wf.get("from_quarter") or wf.get("previous")
-        for key in ("start", "end"):
-            v = wf.get(key)
-            if isinstance(v, dict):
-                out[key] = {"label": v.get("label", key), "usd": v.get("usd")}
-            elif isinstance(v, (int, float)):
-                out[key] = {"label": f"{out['from_quarter'] or 'previous'}" if key == "start" else bridge.get("quarter", "this quarter"),
-                            "usd": v}
-    for it in items or []:
-        if not isinstance(it, dict):
-            continue
-        usd = next((it[k] for k in ("usd_change", "usd", "change", "delta_usd", "value") if k in it), None)
-        name = it.get("label") or it.get("chain") or it.get("name") or "?"
-        out["steps"].append({"label": name, "chain": it.get("chain") or it.get("name") or name, "usd": usd,
-                             "ci_low": it.get("usd_ci_low", it.get("ci_low")),
-                             "ci_high": it.get("usd_ci_high", it.get("ci_high"))})
+    wf = bridge.get("waterfall") or {}
+    out.update(from_quarter=wf.get("previous_quarter"), start=wf.get("start"), end=wf.get("end"))
+    for it in wf.get("steps") or []:
+        parts = {c["part"]: c["usd"] for c in it.get("components") or []}
+        out["steps"].append({"label": it["label"], "chain": it["chain"], "usd": it["usd_change"],
+                             "ci_low": it["usd_ci_low"], "ci_high": it["usd_ci_high"],
+                             "via_ai_metric": parts.get("via_ai_metric"), "other": parts.get("other")})
     return out
 
 
@@ -118,7 +107,11 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
             step = wf.get(chain.get("id")) or wf.get(chain.get("name"))
             if step and step.get("usd") is not None:
                 line += (f" Along the {chain.get('name')} chain the quarter-over-quarter change is worth "
-                         f"{charts.fmt_usd(step['usd'], True)}{_fmt_ci(step.get('ci_low'), step.get('ci_high'))}.")
+                         f"{charts.fmt_usd(step['usd'], True)}{_fmt_ci(step.get('ci_low'), step.get('ci_high'))}")
+                if step.get("via_ai_metric") is not None:
+                    line += (f": {charts.fmt_usd(step['via_ai_metric'], True)} from {label}'s own move and "
+                             f"{charts.fmt_usd(step['other'], True)} from volume, mix and conversion rates")
+                line += "."
             elif chain.get("usd_impact") is not None:
                 line += (f" The {chain.get('name')} chain puts this quarter's impact at "
                          f"{charts.fmt_usd(chain['usd_impact'], True)}"

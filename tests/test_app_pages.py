@@ -217,6 +217,33 @@ def test_qbr_pdf_holds_the_scorecard(demo_db, app_env):
     assert "Task Completion Rate" in text and "Summary" in text
 
 
+def test_summary_bullet_splits_a_chains_change(demo_db, app_env):
+    """A metric that crossed a threshold: its bullet carries the chain's QoQ dollars, split
+    into the metric's own move and the rest, each read back from bridge_waterfall."""
+    app_env(demo_db)
+    from pipelines import charts, report
+    from pipelines import data_access as da
+
+    q = da.periods(db=demo_db)["full_quarter"]["label"]
+    card = da.scorecard(q, db=demo_db)
+    bullets = report.summary_bullets(card, da.bridge_report(q, db=demo_db))
+    con = duckdb.connect(str(demo_db), read_only=True)
+    wf = {r[0]: r[1:] for r in con.execute(
+        "select ai_metric, usd_change, usd_via_ai_metric, usd_other from bridge_waterfall where quarter = ?",
+        [q]).fetchall()}
+    con.close()
+    crossed = [m for m in card["metrics"] if m["status"] not in ("n/a", m["previous_status"])
+               and m["previous_status"] != "n/a" and m["metric"] in wf]
+    assert crossed, "the demo plants a TCR drop that crosses a threshold"
+    for m in crossed:
+        change, via, other = wf[m["metric"]]
+        assert via + other == pytest.approx(change, abs=0.02)
+        line = next(b for b in bullets if b.startswith(charts.SHORT[m["metric"]] + " "))
+        assert charts.fmt_usd(change, True) in line
+        assert f"{charts.fmt_usd(via, True)} from {charts.SHORT[m['metric']]}'s own move" in line
+        assert f"{charts.fmt_usd(other, True)} from volume" in line
+
+
 # ------------------------------------------------------------------ words, not tracebacks
 def test_gate_failed_banner(demo_db, app_env, tmp_path):
     db = tmp_path / "failed.duckdb"
