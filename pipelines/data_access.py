@@ -115,11 +115,8 @@ def clear_caches() -> None:
 
 
 def _module(name: str):
-    """An optional pipelines module (gates, bridge, audit) or None when it is not installed."""
-    try:
-        return importlib.import_module(f"pipelines.{name}")
-    except ImportError:
-        return None
+    """A pipelines module imported on first use (gates, bridge, audit: they cost import time)."""
+    return importlib.import_module(f"pipelines.{name}")
 
 
 def _norm_filters(filters: dict | None) -> dict:
@@ -612,9 +609,6 @@ def run_banner(db: str | Path | None = None) -> dict | None:
 def gate_report(db: str, stamp: int) -> dict:
     """The latest run's gate report (`gates.latest_report`), or {"available": False, "reason"}."""
     gates = _module("gates")
-    if gates is None or not hasattr(gates, "latest_report"):
-        return {"available": False, "reason": "The gate module (pipelines/gates.py) is not installed yet, "
-                                               "so no expectation results are recorded."}
     with _connect(db) as con:
         if not warehouse.table_exists(con, "meta_gate_results"):
             return {"available": False, "reason": "No run of this warehouse recorded gate results yet "
@@ -730,8 +724,6 @@ def _unavailable(what: str, exc: Exception | None = None) -> dict:
 @_reader
 def bridge_quarters(db: str, stamp: int) -> list[str]:
     bridge = _module("bridge")
-    if bridge is None or not hasattr(bridge, "quarters"):
-        return []
     with _connect(db) as con:
         try:
             return [str(q) for q in bridge.quarters(con)]
@@ -743,9 +735,6 @@ def bridge_quarters(db: str, stamp: int) -> list[str]:
 def bridge_report(db: str, stamp: int, quarter: str) -> dict:
     """`bridge.report(con, quarter)` + {"available": True}, or {"available": False, "reason"}."""
     bridge = _module("bridge")
-    if bridge is None or not hasattr(bridge, "report"):
-        return _unavailable("The KPI bridge module (pipelines/bridge.py) is not installed yet, "
-                            "so no chain estimates exist")
     with _connect(db) as con:
         try:
             rep = bridge.report(con, quarter)
@@ -759,8 +748,6 @@ def bridge_report(db: str, stamp: int, quarter: str) -> dict:
 @_reader
 def what_if(db: str, stamp: int, quarter: str, chain: str, new_value: float) -> dict:
     bridge = _module("bridge")
-    if bridge is None or not hasattr(bridge, "what_if"):
-        return _unavailable("The KPI bridge module (pipelines/bridge.py) is not installed yet")
     with _connect(db) as con:
         try:
             res = bridge.what_if(con, quarter, chain, new_value)
@@ -792,13 +779,9 @@ def _jsonable(obj):
 def audit_state(db: str, stamp: int) -> dict:
     """{"available", "reason", "latest", "history", "next_due"}."""
     audit = _module("audit")
-    if audit is None:
-        return {"available": False, "reason": "The audit module (pipelines/audit.py) is not installed yet."}
     out: dict[str, Any] = {"available": True, "reason": "", "latest": None, "history": [], "next_due": None}
     with _connect(db) as con:
         for key, fn in (("latest", "latest"), ("history", "history"), ("next_due", "next_due")):
-            if not hasattr(audit, fn):
-                continue
             try:
                 out[key] = _jsonable(getattr(audit, fn)(con))
             except Exception as exc:  # e.g. the audit table does not exist yet
@@ -827,8 +810,6 @@ def audit_due(db: str | Path | None = None) -> dict | None:
 def run_audit(as_of: dt.date | None = None, db: str | Path | None = None) -> dict:
     """Run the audit and record it (a write: not cached; clears the caches)."""
     audit = _module("audit")
-    if audit is None:
-        raise WarehouseUnavailable("The audit module (pipelines/audit.py) is not installed yet.")
     path = db_path(db)
     with _connect(str(path)) as con:
         findings = audit.run_audit(con, as_of)
@@ -839,8 +820,6 @@ def run_audit(as_of: dt.date | None = None, db: str | Path | None = None) -> dic
 
 def sign_audit(audit_id: Any, name: str, decision: str, db: str | Path | None = None) -> Any:
     audit = _module("audit")
-    if audit is None:
-        raise WarehouseUnavailable("The audit module (pipelines/audit.py) is not installed yet.")
     res = audit.sign(db_path(db), audit_id, name, decision)
     clear_caches()
     return res

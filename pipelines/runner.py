@@ -169,12 +169,9 @@ def run(source: str | Path, db: str | Path, command: str = "run", gates: bool = 
         stage("raw", lambda: ingest.open_source(con, source))
         stage("staging", do_staging)
         stage("metrics", do_metrics)
-        try:
-            from pipelines import bridge
-        except ImportError:
-            bridge = None
-        if bridge is not None and hasattr(bridge, "build"):
-            stage("bridge", lambda: bridge.build(con, run_id))
+        from pipelines import bridge
+
+        stage("bridge", lambda: bridge.build(con, run_id))
     except GateFailed as exc:
         finish("gate_failed", exc.stage, str(exc))
         if db.exists():
