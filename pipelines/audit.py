@@ -918,48 +918,73 @@ def check_rows(audit_id: str, f: dict) -> list[tuple]:
 
 def record(db_path: str | Path, findings: dict, gate: bool = True) -> str:
     """Store one audit (audit_records + audit_checks), run the audit gate; return its id."""
-    f = clean(findings)
-    created = _now()
-    audit_id = "audit-" + created.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    f = {**f, "audit_id": audit_id}
     con = _write_connection(db_path)
     try:
-        con.execute(warehouse.sql_text("audit/schema.sql"))
-        dq = f.get("data_quality") or {}
-        values = {
-            "audit_id": audit_id, "created_at": created, "as_of": f["as_of"],
-            "window_start": f["window"]["start"], "window_end": f["window"]["end"],
-            "reference_start": f["reference"]["start"], "reference_end": f["reference"]["end"],
-            "data_last_date": (f.get("data") or {}).get("last_date"),
-            "contract_version": f.get("contract_version"),
-            "config_versions": json.dumps(f.get("config_versions")), "findings": json.dumps(f),
-            "score": f.get("score"), "verdict": f.get("verdict"),
-            "gate_runs": json.dumps([{k: r.get(k) for k in ("run_id", "status", "in_window", "built_this_warehouse",
-                                                            "checks", "critical_failures", "warnings")}
-                                     for r in dq.get("runs", [])]),
-            "gate_success": None, "decision": None, "signed_by": None, "signed_at": None, "next_due": None,
-        }
-        con.execute(f"insert into audit_records ({', '.join(_RECORD_COLUMNS)}) "
-                    f"values ({', '.join('?' for _ in _RECORD_COLUMNS)})", [values[c] for c in _RECORD_COLUMNS])
-        rows = check_rows(audit_id, f)
-        if rows:
-            con.executemany("insert into audit_checks values (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        if gate:
-            success = _run_gate(con, audit_id)
-            if success is not None:
-                con.execute("update audit_records set gate_success = ? where audit_id = ?", [success, audit_id])
+        audit_id = record_into(con, findings, gate=gate)
         con.execute("checkpoint")
     finally:
         con.close()
     return audit_id
 
 
-def _run_gate(con, audit_id: str) -> bool | None:
-    """The audit stage's gate (expectations/audit__*.json) when the gates module exists."""
+def run_stage(con: duckdb.DuckDBPyConnection, log=None) -> str | None:
+    """The run's audit stage (SPEC §5): audit the freshly built warehouse as of the day
+    after its last data date and record it, unsigned, unless an audit with that as-of
+    date is already recorded (history carries over, so a re-run of the same data adds
+    nothing). The runner gates the stage (expectations/audit__*.json) under its run id.
+    Returns the new audit id, or None when nothing was recorded (and says why)."""
+    say = log or (lambda msg: print(msg, file=sys.stderr))
     try:
-        from pipelines import gates
-    except ImportError:
+        findings = run_audit(con, None)
+    except ValueError as exc:  # e.g. fewer than the window's weeks of data: say so, not a failure
+        say(f"[audit] not recorded: {exc}")
         return None
+    as_of = findings["as_of"]
+    con.execute(warehouse.sql_text("audit/schema.sql"))
+    if con.execute("select count(*) from audit_records where as_of = ?", [as_of]).fetchall()[0][0]:
+        say(f"[audit] an audit as of {as_of} is already recorded; not recording another")
+        return None
+    audit_id = record_into(con, findings, gate=False)
+    say(f"[audit] recorded {audit_id} as of {as_of} (verdict {findings.get('verdict')}, awaiting sign-off)")
+    return audit_id
+
+
+def record_into(con: duckdb.DuckDBPyConnection, findings: dict, gate: bool = True) -> str:
+    """record() on an open write connection."""
+    f = clean(findings)
+    created = _now()
+    audit_id = "audit-" + created.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    f = {**f, "audit_id": audit_id}
+    con.execute(warehouse.sql_text("audit/schema.sql"))
+    dq = f.get("data_quality") or {}
+    values = {
+        "audit_id": audit_id, "created_at": created, "as_of": f["as_of"],
+        "window_start": f["window"]["start"], "window_end": f["window"]["end"],
+        "reference_start": f["reference"]["start"], "reference_end": f["reference"]["end"],
+        "data_last_date": (f.get("data") or {}).get("last_date"),
+        "contract_version": f.get("contract_version"),
+        "config_versions": json.dumps(f.get("config_versions")), "findings": json.dumps(f),
+        "score": f.get("score"), "verdict": f.get("verdict"),
+        "gate_runs": json.dumps([{k: r.get(k) for k in ("run_id", "status", "in_window", "built_this_warehouse",
+                                                        "checks", "critical_failures", "warnings")}
+                                 for r in dq.get("runs", [])]),
+        "gate_success": None, "decision": None, "signed_by": None, "signed_at": None, "next_due": None,
+    }
+    con.execute(f"insert into audit_records ({', '.join(_RECORD_COLUMNS)}) "
+                f"values ({', '.join('?' for _ in _RECORD_COLUMNS)})", [values[c] for c in _RECORD_COLUMNS])
+    rows = check_rows(audit_id, f)
+    if rows:
+        con.executemany("insert into audit_checks values (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    if gate:
+        success = _run_gate(con, audit_id)
+        con.execute("update audit_records set gate_success = ? where audit_id = ?", [success, audit_id])
+    return audit_id
+
+
+def _run_gate(con, audit_id: str) -> bool:
+    """The audit stage's gate (expectations/audit__*.json), recorded under the audit id."""
+    from pipelines import gates
+
     try:
         outcome = gates.run_gate(con, "audit", audit_id)
     except Exception as exc:  # the gate could not run: say so, keep the record

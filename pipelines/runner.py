@@ -1,4 +1,4 @@
-"""The run: ingest -> staging -> L6 metrics -> bridge, a gate after each stage.
+"""The run: ingest -> staging -> L6 metrics -> bridge -> audit, a gate after each stage.
 
 The warehouse is built in `<db>.building` and swapped over the live file only when
 every critical gate passed, so a reader never sees a half-built warehouse and a
@@ -169,9 +169,13 @@ def run(source: str | Path, db: str | Path, command: str = "run", gates: bool = 
         stage("raw", lambda: ingest.open_source(con, source))
         stage("staging", do_staging)
         stage("metrics", do_metrics)
-        from pipelines import bridge
+        from pipelines import audit, bridge
 
         stage("bridge", lambda: bridge.build(con, run_id))
+        recorded: list = []
+        stage("audit", lambda: recorded.append(audit.run_stage(con, _log)))
+        if recorded and recorded[0] and gates:  # its gate passed (a failure raised above)
+            con.execute("update audit_records set gate_success = true where audit_id = ?", [recorded[0]])
     except GateFailed as exc:
         finish("gate_failed", exc.stage, str(exc))
         if db.exists():
@@ -195,10 +199,30 @@ def run(source: str | Path, db: str | Path, command: str = "run", gates: bool = 
     finish("success", None, "")
     for table in contract.tables():
         con.execute(f"drop view if exists src_{table}")
+    _resync_audits(con, db)
     con.execute("checkpoint")
     con.close()
     warehouse.swap_in(build, db)
     return result
+
+
+def _resync_audits(con: duckdb.DuckDBPyConnection, live: Path) -> None:
+    """Audits recorded or signed in the live warehouse while this run was building (the
+    audit page, `python -m pipelines audit`) would be lost by the swap: take the live
+    audit tables as they are now, plus this run's own new audits."""
+    if not live.exists():
+        return
+    ours = {t for t in ("audit_records", "audit_checks") if warehouse.table_exists(con, t)}
+    con.execute("attach ? as live (read_only)", [str(live)])
+    try:
+        live_tables = set(warehouse.history_tables(con, "live"))
+        for table in ("audit_records", "audit_checks"):  # fixed names: no identifier from input
+            if table not in live_tables or table not in ours:
+                continue
+            con.execute(f"delete from {table} where audit_id in (select audit_id from live.main.{table})")
+            con.execute(f"insert into {table} by name select * from live.main.{table}")
+    finally:
+        con.execute("detach live")
 
 
 def _first_failed_warehouse(con, db: Path, run_id: str) -> None:

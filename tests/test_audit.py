@@ -229,10 +229,7 @@ def test_record_sign_next_due_and_gate(findings, demo_db, tmp_path):
         "select count(*) from meta_gate_results where run_id = ? and stage = 'audit'", [audit_id]).fetchall()[0][0]
     con.close()
 
-    import importlib.util
-
-    if importlib.util.find_spec("pipelines.gates") is not None:
-        assert gates_ran, "record() must run the audit gate (expectations/audit__*.json)"
+    assert gates_ran, "record() must run the audit gate (expectations/audit__*.json)"
     if gates_ran:  # the audit's own suite ran on its outputs and passed
         assert rec["gate_success"] is True
         con = warehouse.connect(db)
@@ -289,6 +286,52 @@ def test_records_survive_a_rebuild(findings, demo_db, tmp_path):
         assert audit.next_due(con)["audit_id"] == audit_id
     finally:
         con.close()
+
+
+def test_the_run_records_an_unsigned_audit_and_gates_it(demo_db):
+    con = warehouse.connect(demo_db, read_only=True)
+    try:
+        recs = audit.history(con)
+        run_id = con.execute("select run_id from meta_runs where status = 'success' "
+                             "order by started_at desc limit 1").fetchall()[0][0]
+        last = con.execute("select max(activity_date) from int_interactions").fetchall()[0][0]
+        gate = con.execute("select count(*), count(*) filter (where not success and severity = 'critical') "
+                           "from meta_gate_results where run_id = ? and stage = 'audit'", [run_id]).fetchall()[0]
+    finally:
+        con.close()
+    assert len(recs) == 1
+    rec = recs[0]
+    assert rec["signed_by"] is None and rec["gate_success"] is True
+    assert str(rec["as_of"]) == str(last + dt.timedelta(days=1))  # audited as of the day after the data
+    assert gate[0] > 0 and gate[1] == 0  # the audit suites ran in the run, under its run id
+
+
+def test_a_rerun_of_the_same_data_adds_no_audit_and_keeps_signatures_made_meanwhile(demo_db, tmp_path, monkeypatch):
+    from pipelines import runner
+
+    db = _copy(demo_db, tmp_path)
+    con = warehouse.connect(db, read_only=True)
+    audit_id = audit.latest(con)["audit_id"]
+    con.close()
+    real_stage = audit.run_stage
+
+    def sign_while_building(build_con, log=None):
+        # someone signs the audit on the page while the run is building its new file
+        audit.sign(db, audit_id, "Ada Lovelace", "iterate")
+        return real_stage(build_con, log)
+
+    monkeypatch.setattr(audit, "run_stage", sign_while_building)
+    result = runner.run(demo_db.parent / "source", db, command="run", gates=False)
+    assert result.status == "success"
+    con = warehouse.connect(db, read_only=True)
+    try:
+        recs = audit.history(con)
+        n_checks = con.execute("select count(*) from audit_checks where audit_id = ?", [audit_id]).fetchall()[0][0]
+    finally:
+        con.close()
+    assert [r["audit_id"] for r in recs] == [audit_id]  # same as-of date: not recorded twice
+    assert recs[0]["signed_by"] == "Ada Lovelace" and recs[0]["decision"] == "iterate"
+    assert n_checks > 0
 
 
 # ----------------------------------------------------------------------------- CLI
