@@ -61,7 +61,9 @@ for i, c in enumerate(chains):
                        f"{charts.fmt_usd(c.get('usd_implied_ci_high'), True)}]")
         with m2:
             note = (c.get("note") or "").removeprefix("Inconsistent:").removeprefix("Consistent:").strip()
-            if c.get("consistent") is False:
+            if c.get("consistent") is False and c.get("gap_material") is False:
+                st.info(c["note"], icon=":material/info:")
+            elif c.get("consistent") is False:
                 st.warning(f"**Inconsistent**: the chain's implied dollars and the holdout's measured dollars disagree "
                            f"beyond their intervals. {note}", icon=":material/warning:")
             elif c.get("consistent"):

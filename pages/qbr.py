@@ -62,7 +62,9 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
         "chain": c.get("name"), "AI metric": c.get("ai_metric"),
         "impact vs holdout (USD)": c.get("usd_impact"), "95% CI low": c.get("usd_ci_low"),
         "95% CI high": c.get("usd_ci_high"),
-        "consistent with holdout": "✔ yes" if c.get("consistent") else ("⚠ no" if c.get("consistent") is False else "n/a"),
+        "consistent with holdout": ("✔ yes" if c.get("consistent") else
+                                    "≈ immaterial gap" if c.get("consistent") is False and c.get("gap_material") is False
+                                    else "⚠ no" if c.get("consistent") is False else "n/a"),
         "note": c.get("note") or "",
     } for c in chains]) if chains else pl.DataFrame()
     if chains:
@@ -74,7 +76,7 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
                                                                   "ci_high", "unit", "basis")}
                                         for st_ in c.get("steps") or []]))
             figures.append((f"Chain {c.get('name')}", fig_c))
-            if c.get("consistent") is False:
+            if c.get("consistent") is False and c.get("gap_material"):
                 note = (c.get("note") or "").removeprefix("Inconsistent:").strip()
                 st.warning(f"**{c.get('name')}**: the chain's implied dollars and the holdout's measured dollars "
                            f"disagree beyond their intervals. {note}", icon=":material/warning:")

@@ -627,15 +627,15 @@ TABLES = {
         -- Grain: quarter x chain. usd_* = P&L impact in USD (positive = saving or revenue).
         -- usd_impact: the quarter against the holdout counterfactual, scaled to the treatment
         -- population; usd_implied: what the chain's edges imply from the AI metric; consistent:
-        -- their 95% intervals overlap or the gap is within consistency_tolerance x the larger
-        -- figure (null when either is missing); usd_per_unit: the chain's
+        -- their 95% intervals overlap (null when either is missing); gap_material: the gap
+        -- exceeds consistency_tolerance x the larger figure; usd_per_unit: the chain's
         -- marginal dollars per unit of the AI metric (the what-if slope).
         create or replace table bridge_chains (
             quarter varchar, chain_id varchar, name varchar, ai_metric varchar, ai_metric_value double,
             ai_metric_unit varchar, pnl_node varchar, pnl_sign integer,
             usd_impact double, usd_ci_low double, usd_ci_high double, impact_method varchar,
             usd_implied double, usd_implied_ci_low double, usd_implied_ci_high double,
-            consistent boolean, consistency_tolerance double, note varchar, usd_per_unit double, usd_per_unit_ci_low double,
+            consistent boolean, gap_material boolean, consistency_tolerance double, note varchar, usd_per_unit double, usd_per_unit_ci_low double,
             usd_per_unit_ci_high double, assumptions varchar, assumptions_version varchar,
             config_version varchar)""",
     "bridge_waterfall": """
@@ -1170,8 +1170,8 @@ def _chain_quarter(chain: dict, q: Quarter, fits: dict, assm: dict, version: str
         per_unit = sign * per_unit
         pu_lo, pu_hi = _ci(per_unit, math.sqrt(pv))
 
-    consistent, note = _consistency(chain, q, usd, usd_lo, usd_hi, implied, implied_lo, implied_hi, edges, reason,
-                                    tolerance)
+    consistent, material, note = _consistency(chain, q, usd, usd_lo, usd_hi, implied, implied_lo, implied_hi,
+                                              edges, reason, tolerance)
     used = {n: {"value": assm["items"][n].get("value"), "unit": assm["items"][n]["unit"],
                 **({"by_feature": assm["items"][n]["by_feature"], "default": assm["items"][n].get("default")}
                    if "by_feature" in assm["items"][n] else {})}
@@ -1181,7 +1181,8 @@ def _chain_quarter(chain: dict, q: Quarter, fits: dict, assm: dict, version: str
            "pnl_node": chain["nodes"][-1]["name"], "pnl_sign": sign,
            "usd_impact": usd, "usd_ci_low": usd_lo, "usd_ci_high": usd_hi, "impact_method": impact_method,
            "usd_implied": implied, "usd_implied_ci_low": implied_lo, "usd_implied_ci_high": implied_hi,
-           "consistent": consistent, "consistency_tolerance": tolerance, "note": note, "usd_per_unit": per_unit, "usd_per_unit_ci_low": pu_lo,
+           "consistent": consistent, "gap_material": material, "consistency_tolerance": tolerance,
+           "note": note, "usd_per_unit": per_unit, "usd_per_unit_ci_low": pu_lo,
            "usd_per_unit_ci_high": pu_hi, "assumptions": json.dumps(used), "assumptions_version": version,
            "config_version": cfg_version}
     return {"chain": row, "nodes": node_rows, "edges": edge_rows}
@@ -1194,40 +1195,45 @@ def _usd(v) -> str:
     return f"{s}${abs(v):,.0f}"
 
 
-def is_consistent(usd: float, lo: float, hi: float, implied: float, ilo: float, ihi: float,
-                  tolerance: float) -> bool:
-    """The chain's implied dollars agree with the measured dollars: their 95% intervals
-    overlap, or the gap is within `tolerance` x the larger of the two figures."""
-    overlap = ilo <= hi and lo <= ihi
-    return overlap or abs(implied - usd) <= tolerance * max(abs(usd), abs(implied))
+def gap_is_material(usd: float, implied: float, tolerance: float) -> bool:
+    """The gap between the chain's implied and the measured dollars is larger than
+    `tolerance` x the larger of the two figures (config/bridge.toml [consistency])."""
+    return abs(implied - usd) > tolerance * max(abs(usd), abs(implied))
 
 
 def _consistency(chain, q, usd, lo, hi, implied, ilo, ihi, edges, reason,
-                 tolerance: float = 0.05) -> tuple[bool | None, str]:
+                 tolerance: float = 0.05) -> tuple[bool | None, bool | None, str]:
+    """(consistent, material, note): consistent = the two 95% intervals overlap (SPEC §4:
+    disagreement is judged against the intervals); material = the gap exceeds the
+    tolerance, so the disagreement is worth an exec's attention."""
     metric = chain["ai_metric"]
     if usd is None and implied is None:
-        return None, f"No dollar estimate for {q.label}: " + (reason or "the quarter lacks a holdout comparison") + "."
+        return None, None, (f"No dollar estimate for {q.label}: "
+                            + (reason or "the quarter lacks a holdout comparison") + ".")
     if usd is None:
-        return None, (f"The chain implies {_usd(implied)} ({_usd(ilo)} to {_usd(ihi)}) but there is no holdout "
-                      f"measurement of this P&L line in {q.label} to check it against.")
+        return None, None, (f"The chain implies {_usd(implied)} ({_usd(ilo)} to {_usd(ihi)}) but there is no "
+                            f"holdout measurement of this P&L line in {q.label} to check it against.")
     if implied is None:
-        return None, (f"The holdout measures {_usd(usd)} ({_usd(lo)} to {_usd(hi)}); the chain cannot imply a figure "
-                      f"to compare: {reason or 'an edge has no estimate'}.")
+        return None, None, (f"The holdout measures {_usd(usd)} ({_usd(lo)} to {_usd(hi)}); the chain cannot imply "
+                            f"a figure to compare: {reason or 'an edge has no estimate'}.")
     measured = "holdout-measured" if MEASURES[chain["nodes"][-1]["measure"]].get("holdout_measured") else "measured"
     identity = all(e["estimator"] in ("conversion", "assumption") and not e["se"] for e in edges) and \
         all(e["estimator"] != "dose_response" for e in chain["edges"])
     overlap = ilo <= hi and lo <= ihi
+    material = gap_is_material(usd, implied, tolerance)
     obs = [e for e in chain["edges"] if e["method"] == "observational" and e["estimator"] == "dose_response"]
-    if not overlap and is_consistent(usd, lo, hi, implied, ilo, ihi, tolerance):
-        gap = abs(implied - usd) / max(abs(usd), abs(implied))
-        return True, (f"Consistent: the chain implies {_usd(implied)} and the {measured} figure is {_usd(usd)}; "
-                      f"their intervals are too narrow to overlap, but the gap ({gap:.1%}) is within the "
-                      f"{tolerance:.0%} tolerance (config/bridge.toml [consistency] tolerance_share).")
+    if not overlap and not material:
+        gap = abs(implied - usd)
+        return False, False, (
+            f"Inconsistent but immaterial: the chain implies {_usd(implied)} (95% CI {_usd(ilo)} to {_usd(ihi)}) and "
+            f"the {measured} figure is {_usd(usd)} (95% CI {_usd(lo)} to {_usd(hi)}); the intervals do not overlap, "
+            f"but the gap ({_usd(gap)[1:]}, {gap / max(abs(usd), abs(implied)):.2%}) is under the {tolerance:.0%} "
+            f"materiality bar (config/bridge.toml [consistency] tolerance_share): both figures tell the same story.")
     if overlap:
         if identity and abs(implied - usd) <= 1e-6 * max(1.0, abs(usd)):
-            return True, (f"The chain is an accounting identity at {q.label}'s values: it implies the measured "
+            return True, material, (f"The chain is an accounting identity at {q.label}'s values: it implies the measured "
                           f"{_usd(usd)} exactly.")
-        return True, (f"Consistent: the chain implies {_usd(implied)} (95% CI {_usd(ilo)} to {_usd(ihi)}) from "
+        return True, material, (f"Consistent: the chain implies {_usd(implied)} (95% CI {_usd(ilo)} to {_usd(ihi)}) from "
                       f"{metric} = {_fmt(q.nodes[chain['nodes'][0]['measure']].value)}, and the {measured} figure is "
                       f"{_usd(usd)} (95% CI {_usd(lo)} to {_usd(hi)}); the intervals overlap.")
     side = "above" if implied > usd else "below"
@@ -1241,7 +1247,7 @@ def _consistency(chain, q, usd, lo, hi, implied, ilo, ihi, edges, reason,
                "to begin with, so RΔ credits the AI with retention the holdout comparison does not confirm."
                if implied > usd else
                " RΔ compares AI users with non-AI users (observational) and understates what the holdout measures.")
-    return False, (f"Inconsistent: the chain implies {_usd(implied)} (95% CI {_usd(ilo)} to {_usd(ihi)}) from "
+    return False, True, (f"Inconsistent: the chain implies {_usd(implied)} (95% CI {_usd(ilo)} to {_usd(ihi)}) from "
                    f"{metric} = {_fmt(q.nodes[chain['nodes'][0]['measure']].value)}, {_usd(abs(implied - usd))[1:]} {side} the "
                    f"{measured} {_usd(usd)} (95% CI {_usd(lo)} to {_usd(hi)}); the intervals do not overlap (the gap is "
                    f"{abs(implied - usd) / max(abs(usd), 1e-9):.1%} of the {measured} figure). Trust the "
@@ -1480,7 +1486,7 @@ def report(con, quarter: str | None = None) -> dict:
             "impact_method": c["impact_method"],
             "usd_implied": c["usd_implied"], "usd_implied_ci_low": c["usd_implied_ci_low"],
             "usd_implied_ci_high": c["usd_implied_ci_high"],
-            "consistent": c["consistent"], "note": c["note"],
+            "consistent": c["consistent"], "gap_material": c["gap_material"], "note": c["note"],
             "usd_per_unit": c["usd_per_unit"], "usd_per_unit_ci_low": c["usd_per_unit_ci_low"],
             "usd_per_unit_ci_high": c["usd_per_unit_ci_high"],
             "assumptions": json.loads(c["assumptions"] or "{}"), "assumptions_version": c["assumptions_version"]})

@@ -162,7 +162,7 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
             bullets.append(f"Quarter over quarter the dollars moved {charts.fmt_usd(net, True)}, "
                            f"led by {lead['label']} ({charts.fmt_usd(lead['usd'], True)}).")
         for c in ch:
-            if c.get("consistent") is False:
+            if c.get("consistent") is False and c.get("gap_material"):
                 bullets.append(f"Check {c.get('name')}: the chain's implied dollars "
                                f"({charts.fmt_usd(c.get('usd_implied'), True)}) and the holdout's measured dollars "
                                f"({charts.fmt_usd(c.get('usd_impact'), True)}) disagree beyond their intervals; "
