@@ -28,8 +28,9 @@ for err in state.get("errors", []):
 due = da.audit_due()
 if due and due.get("next_due"):
     note = due.get("note") or ""
+    note = note[:1].upper() + note[1:]
     if due["overdue"]:
-        st.warning(f"**The audit is overdue**: it was due on {due['next_due']} ({-due['days']} days ago). {note}.",
+        st.error(f"**The audit is overdue**: it was due on {due['next_due']} ({-due['days']} days ago). {note}.",
                  icon=":material/event_busy:")
     else:
         st.info(f"The next audit is due on {due['next_due']} (in {due['days']} days). {note}.", icon=":material/event:")

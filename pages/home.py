@@ -17,7 +17,7 @@ def audit_banner() -> None:
         return
     when = due["next_due"]
     if due["overdue"]:
-        st.warning(f"**The 8-week metric audit is overdue**: it was due on {when} ({-due['days']} days ago). "
+        st.error(f"**The 8-week metric audit is overdue**: it was due on {when} ({-due['days']} days ago). "
                  "Open the Audit page to run it and sign it off.", icon=":material/event_busy:")
     elif due["days"] <= 7:
         st.warning(f"**The 8-week metric audit is due** on {when} (in {due['days']} days).",

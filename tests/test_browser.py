@@ -113,13 +113,9 @@ def chart_title_has(page, text: str, timeout: float = 30_000) -> None:
 def assert_no_error(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, "a traceback is shown"
     errors = page.locator('[data-testid="stAlertContentError"]')
-    assert errors.count() == 0, [errors.nth(i).inner_text() for i in range(errors.count())]
-
-
-def _has_module(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(f"pipelines.{name}") is not None
+    texts = [errors.nth(i).inner_text() for i in range(errors.count())]
+    # the overdue-audit reminder is red by design (the demo's audit is never signed): not a page error
+    assert [t for t in texts if "audit is overdue" not in t] == [], texts
 
 
 TITLES = {"home": "KPI Bridge — L6 scorecard", "qbr": "Quarterly business review", "explore": "Explore the L6 metrics",
@@ -150,12 +146,8 @@ def test_page_in_browser(server, session, path, name):
     page.wait_for_function("t => [...document.querySelectorAll('h1')].some(h => h.textContent.includes(t))",
                            arg=TITLES[name], timeout=60_000)
     settle(page)
-    needs_chart = not ((name == "bridge" and not _has_module("bridge")) or (name == "audit" and not _has_module("audit")))
-    if needs_chart:
-        page.wait_for_selector(CHART, timeout=30_000)
-        chart_title_has(page, "")  # a drawn chart carries its title
-    else:  # the page explains why it has nothing to draw
-        assert "not installed yet" in page.inner_text('[data-testid="stMain"]')
+    page.wait_for_selector(CHART, timeout=30_000)
+    chart_title_has(page, "")  # a drawn chart carries its title
     elapsed = time.perf_counter() - t0
     assert f"/{path}" in page.url
     assert_no_error(page)
