@@ -85,6 +85,9 @@ for m in metrics:
                 continue
             fig = charts.metric_timeseries(df, m, grain, kind=kind, title=title, span=span)
             ui.chart(fig, f"{m}_{grain}_{ui.slug(name) or 'all'}", key=f"{m}_{i}")
+            warned = da.metric_warnings(m) if i == 0 else []
+            if warned:
+                st.caption(":orange[⚠ Data-quality warnings on this metric's inputs:] " + "; ".join(warned))
             if m == "retention_delta_pts" and df[m].null_count():
                 n_missing = df[m].null_count()
                 st.caption(f"RΔ is insufficient data in {n_missing} of {df.height} periods: each group needs at least "

@@ -76,6 +76,11 @@ def scorecard_metrics(card: dict, key: str) -> None:
             extra = _extra_line(m["metric"], card.get("row"))
             if extra:
                 st.caption(extra)
+            warned = da.metric_warnings(m["metric"])
+            if warned:
+                st.caption(f":orange[⚠ {len(warned)} data-quality warning{'s' if len(warned) > 1 else ''} on its "
+                           "inputs]", help="Gate warnings of the run these numbers come from (Data quality page):  \n"
+                           + "  \n".join(f"- {w}" for w in warned))
 
 
 def _extra_line(metric: str, row: dict | None) -> str | None:

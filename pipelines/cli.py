@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain")
     p.add_argument("--format", choices=["csv", "json"], default="csv")
     p.add_argument("--status", action="store_true",
-                   help="add <metric>_status and <metric>_threshold columns")
+                   help="add <metric>_status, <metric>_threshold and <metric>_warnings (gate warnings "
+                        "on the metric's inputs) columns")
 
     p = sub.add_parser("validate", help="print the latest run's gate report")
     _db_arg(p, required=True)
@@ -159,11 +160,13 @@ def cmd_l6(args) -> int:
                          f"see `python -m pipelines validate --db {args.db}`")
     filters = {"feature": args.feature, "domain": args.domain}
     table = l6.l6_table(con, args.by, {k: v for k, v in filters.items() if v})
-    con.close()
     columns = list(l6.CLI_COLUMNS)
     if args.status:
-        table = l6.with_status(table)
-        columns += [c for m in config.METRICS for c in (f"{m}_status", f"{m}_threshold")]
+        from pipelines import gates
+
+        table = l6.with_status(table, gates.served_warnings(con))
+        columns += [c for m in config.METRICS for c in (f"{m}_status", f"{m}_threshold", f"{m}_warnings")]
+    con.close()
     table = table.select(columns)
     if args.format == "json":
         rows = [{k: _json_value(v) for k, v in r.items()} for r in table.iter_rows(named=True)]

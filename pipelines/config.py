@@ -63,6 +63,20 @@ def status(metric: str, value: float | None) -> str:
     return "amber"
 
 
+def metrics_touched(stage: str, table: str) -> list[str]:
+    """The L6 metrics a gate result on `table` (of `stage`) touches: raw/staging tables by
+    each metric's `inputs` (metric_contract.toml), every metric for the metrics stage's
+    tables, none for the bridge and audit stages (their pages show those)."""
+    if stage == "metrics":
+        return list(METRICS)
+    if stage not in ("raw", "staging"):
+        return []
+    source = table.removeprefix("src_").removeprefix("stg_")
+    if source == "meta_ingest_summary":
+        return list(METRICS)
+    return [m for m in METRICS if source in metric_contract()["metrics"][m].get("inputs", [])]
+
+
 def default_db() -> Path:
     import os
 

@@ -606,6 +606,20 @@ def run_banner(db: str | Path | None = None) -> dict | None:
 
 
 @_reader
+def served_warnings(db: str, stamp: int) -> list[dict]:
+    """Gate warnings of the run whose results are served, each with the metrics it touches."""
+    with _connect(db) as con:
+        return _module("gates").served_warnings(con)
+
+
+def metric_warnings(metric: str, db: str | Path | None = None) -> list[str]:
+    """The served run's gate warnings that touch one L6 metric, as sentences."""
+    if not warehouse_exists(db):
+        return []
+    return [w["text"] for w in served_warnings(db=db) if metric in w["metrics"]]
+
+
+@_reader
 def gate_report(db: str, stamp: int) -> dict:
     """The latest run's gate report (`gates.latest_report`), or {"available": False, "reason"}."""
     gates = _module("gates")

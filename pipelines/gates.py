@@ -352,6 +352,30 @@ def latest_report(con: duckdb.DuckDBPyConnection) -> dict:
     return {"run_id": run_id, "success": all(s["success"] for s in stages), "stages": stages}
 
 
+def served_warnings(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The failed warning-severity expectations of the run whose results the warehouse
+    serves (its latest successful run), each with the L6 metrics it touches
+    (config.metrics_touched) — so a warning travels with the numbers (SPEC §5)."""
+    if not (_relation_exists(con, "meta_gate_results") and _relation_exists(con, "meta_runs")):
+        return []
+    rows = con.execute("""
+        select g.stage, g.suite, g.table_name, g.expectation, g.column_name, g.observed_value,
+               g.unexpected_count, g.run_id
+        from meta_gate_results as g
+        where g.run_id = (select run_id from meta_runs where status = 'success'
+                          order by started_at desc limit 1)
+          and g.severity = 'warning' and not g.success
+        order by g.evaluated_at, g.suite, g.expectation
+    """).fetchall()
+    from pipelines import config
+
+    return [{"stage": st, "suite": suite, "table": table, "expectation": exp, "column": col,
+             "observed_value": obs, "unexpected_count": n, "run_id": run,
+             "metrics": config.metrics_touched(st, table),
+             "text": f"{suite}: {exp}" + (f" ({col})" if col else "") + (f" — {obs}" if obs else "")}
+            for st, suite, table, exp, col, obs, n, run in rows]
+
+
 def report_text(report: dict) -> str:
     """The report as plain text: one line per suite, one per failed expectation."""
     if not report.get("run_id"):

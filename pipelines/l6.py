@@ -99,12 +99,16 @@ def l6_table(con: duckdb.DuckDBPyConnection, by: str, filters: dict | None = Non
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
 
-def with_status(table: pl.DataFrame) -> pl.DataFrame:
-    """Add `<metric>_status` (green/amber/red/n/a) and `<metric>_threshold` columns."""
+def with_status(table: pl.DataFrame, warnings: list[dict] | None = None) -> pl.DataFrame:
+    """Add `<metric>_status` (green/amber/red/n/a), `<metric>_threshold` and
+    `<metric>_warnings` (the served run's gate warnings on the metric's inputs, `; `-joined,
+    empty when none: gates.served_warnings) columns."""
     out = table
     for metric in config.METRICS:
+        touching = "; ".join(w["text"] for w in warnings or [] if metric in w["metrics"])
         out = out.with_columns(
             pl.Series(f"{metric}_status", [config.status(metric, v) for v in table[metric]], dtype=pl.Utf8),
             pl.lit(config.threshold_text(metric)).alias(f"{metric}_threshold"),
+            pl.lit(touching, dtype=pl.Utf8).alias(f"{metric}_warnings"),
         )
     return out

@@ -98,6 +98,23 @@ def test_home_scorecard_matches_cli(demo_db, app_env):
     assert overdue and "days ago" in overdue[0], [e.value for e in at.error]
 
 
+def test_home_tiles_carry_the_gate_warnings_on_their_inputs(demo_db, app_env):
+    # the demo's raw gate warns about repeated interaction ids; interactions feed every metric
+    con = duckdb.connect(str(demo_db), read_only=True)
+    n = con.execute("""select count(*) from meta_gate_results
+                       where run_id = (select run_id from meta_runs where status = 'success'
+                                       order by started_at desc limit 1)
+                         and severity = 'warning' and not success
+                         and table_name in ('src_interactions', 'stg_interactions')""").fetchall()[0][0]
+    con.close()
+    assert n > 0
+    app_env(demo_db)
+    at = open_page("pages/home.py")
+    no_failure(at)
+    flagged = [c for c in at.caption if "data-quality warning" in str(c.value)]
+    assert len(flagged) == 6, [c.value for c in flagged]  # one per L6 tile
+
+
 def _table(at: AppTest):
     return at.dataframe[0].value  # the L6 table is the page's first table; the drill-down its last
 

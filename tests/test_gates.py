@@ -487,3 +487,42 @@ def test_latest_report_needs_no_great_expectations(con, monkeypatch):
     gates.run_gate(con, "metrics", RUN)
     monkeypatch.setitem(sys.modules, "great_expectations", None)  # any import would now fail
     assert gates.latest_report(con)["success"] is True
+
+
+# ------------------------------------------------------------------ warnings travel with the numbers
+def test_metrics_touched_follows_the_contract_inputs():
+    from pipelines import config
+
+    assert config.metrics_touched("raw", "src_infra_costs") == ["cpvo_usd"]
+    assert config.metrics_touched("staging", "stg_user_activity") == ["retention_delta_pts"]
+    assert config.metrics_touched("staging", "stg_interventions") == ["hitl_per_100"]
+    assert set(config.metrics_touched("raw", "src_adjudications")) == {"hr", "tta_p50_s", "cpvo_usd"}
+    assert config.metrics_touched("raw", "src_support_tickets") == []  # the bridge's input, not an L6 one
+    assert config.metrics_touched("metrics", "l6_daily") == list(config.METRICS)
+    assert config.metrics_touched("bridge", "bridge_chains") == []
+
+
+def test_l6_status_carries_the_warnings_of_the_served_run(demo_db, tmp_path):
+    from helpers_source import cli
+
+    db = tmp_path / "w.duckdb"
+    shutil.copy(demo_db, db)
+    con = duckdb.connect(str(db))
+    served = con.execute("select run_id from meta_runs where status = 'success' "
+                         "order by started_at desc limit 1").fetchall()[0][0]
+    con.execute("delete from meta_gate_results where severity = 'warning' and not success")
+    con.execute("""insert into meta_gate_results (run_id, stage, suite, table_name, expectation, column_name,
+                       severity, success, observed_value, evaluated_at)
+                   values (?, 'raw', 'raw__src_user_activity', 'src_user_activity', 'activity_not_after_data_end',
+                           'activity_date', 'warning', false, '3 unexpected row(s)', now()::timestamp),
+                          ('an-older-failed-run', 'raw', 'raw__src_infra_costs', 'src_infra_costs', 'x',
+                           'cost_usd', 'warning', false, 'not served', now()::timestamp)""", [served])
+    con.close()
+    p = cli("l6", "--db", db, "--by", "quarter", "--status", "--format", "json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    for r in rows:
+        assert "activity_not_after_data_end (activity_date)" in r["retention_delta_pts_warnings"]
+        assert "3 unexpected row(s)" in r["retention_delta_pts_warnings"]
+        for m in ("tcr", "hr", "tta_p50_s", "hitl_per_100", "cpvo_usd"):
+            assert r[f"{m}_warnings"] == "", m  # not an input of theirs; the other run is not served
