@@ -182,6 +182,9 @@ def cmd_validate(args) -> int:
     con = _open_warehouse(args.db)
     report = gates.latest_report(con)
     con.close()
+    if report["run_id"] is None:
+        raise UsageError(f"warehouse {args.db} has no recorded run with gate results yet; "
+                         f"run `python -m pipelines run --source DIR --db {args.db}` first")
     if args.format == "json":
         print(json.dumps(report, indent=1, default=str))
     else:
@@ -192,12 +195,14 @@ def cmd_validate(args) -> int:
 def cmd_bridge(args) -> int:
     from pipelines import bridge
 
+    _open_warehouse(args.db).close()  # a missing, corrupt or locked file: one line, exit 2
     return bridge.cli(args)
 
 
 def cmd_audit(args) -> int:
     from pipelines import audit
 
+    _open_warehouse(args.db).close()
     return audit.cli(args)
 
 

@@ -327,9 +327,16 @@ def latest_report(con: duckdb.DuckDBPyConnection) -> dict:
     empty = {"run_id": None, "success": False, "stages": []}
     if not _relation_exists(con, "meta_gate_results"):
         return empty
-    # the audit's own gate records under its audit id: a pipeline run is what this reports
-    latest = con.execute("select run_id from meta_gate_results where stage <> 'audit' "
-                         "order by evaluated_at desc, run_id desc limit 1").fetchall()
+    # the latest pipeline run (a run that stopped before its first gate, e.g. on an
+    # unreadable source, is the latest run all the same: it reports no stages and fails);
+    # audits record their own gate results under their audit id: not a run
+    latest = []
+    if _relation_exists(con, "meta_runs"):
+        latest = con.execute("select run_id from meta_runs where status <> 'running' "
+                             "order by started_at desc, run_id desc limit 1").fetchall()
+    if not latest:
+        latest = con.execute("select run_id from meta_gate_results where stage <> 'audit' "
+                             "order by evaluated_at desc, run_id desc limit 1").fetchall()
     if not latest:
         return empty
     run_id = latest[0][0]
@@ -349,7 +356,7 @@ def latest_report(con: duckdb.DuckDBPyConnection) -> dict:
                                       "observed_value": observed})
         if not success and severity == "critical":
             stages[-1]["success"] = False
-    return {"run_id": run_id, "success": all(s["success"] for s in stages), "stages": stages}
+    return {"run_id": run_id, "success": bool(stages) and all(s["success"] for s in stages), "stages": stages}
 
 
 def served_warnings(con: duckdb.DuckDBPyConnection) -> list[dict]:
@@ -380,6 +387,9 @@ def report_text(report: dict) -> str:
     """The report as plain text: one line per suite, one per failed expectation."""
     if not report.get("run_id"):
         return "No gate results recorded yet (run `python -m pipelines run` or `demo` with gates)."
+    if not report["stages"]:
+        return (f"Gate report for run {report['run_id']}: FAILED: the run stopped before its first gate "
+                "(see its message in meta_runs or on the Data quality page); no expectation was evaluated")
     results = [r for s in report["stages"] for r in s["results"]]
     n_crit = sum(1 for r in results if not r["success"] and r["severity"] == "critical")
     n_warn = sum(1 for r in results if not r["success"] and r["severity"] == "warning")

@@ -526,3 +526,81 @@ def test_l6_status_carries_the_warnings_of_the_served_run(demo_db, tmp_path):
         assert "3 unexpected row(s)" in r["retention_delta_pts_warnings"]
         for m in ("tcr", "hr", "tta_p50_s", "hitl_per_100", "cpvo_usd"):
             assert r[f"{m}_warnings"] == "", m  # not an input of theirs; the other run is not served
+
+
+# ------------------------------------------------------------------ a failed gate end to end
+def test_a_failed_critical_gate_keeps_the_last_good_results_served(demo_db, tmp_path):
+    """A source with 10% unknown outcomes: the quarantine share (critical, 5%) fails in
+    staging; the run exits 1, `l6` still prints the previous good numbers, `validate`
+    reports the failure; a later run on an unreadable source is reported too."""
+    from helpers_source import cli
+
+    db = tmp_path / "w.duckdb"
+    shutil.copy(demo_db, db)
+    before = cli("l6", "--db", db, "--by", "quarter", "--format", "json")
+    assert before.returncode == 0, before.stderr
+    good = json.loads(cli("validate", "--db", db, "--format", "json").stdout)
+    assert good["success"] is True
+    assert set(good) == {"run_id", "success", "stages"}
+    assert {s["stage"] for s in good["stages"]} >= {"raw", "staging", "metrics", "bridge", "audit"}
+
+    bad = tmp_path / "bad_source"
+    shutil.copytree(demo_db.parent / "source", bad)
+    con = duckdb.connect()
+    con.execute(f"""copy (select * replace (case when hash(interaction_id) % 10 = 0 then 'succeeded'
+                                                  else outcome end as outcome)
+                          from read_parquet('{demo_db.parent / "source" / "interactions.parquet"}'))
+                    to '{bad / "interactions.parquet"}' (format parquet)""")
+    con.close()
+    p = cli("run", "--source", bad, "--db", db)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr and "quarantine_share" in p.stdout + p.stderr
+    assert (tmp_path / "w.duckdb.failed").exists()
+
+    after = cli("l6", "--db", db, "--by", "quarter", "--format", "json")
+    assert after.returncode == 0
+    _same_l6(json.loads(after.stdout), json.loads(before.stdout))
+    v = cli("validate", "--db", db, "--format", "json")
+    assert v.returncode == 1, v.stderr
+    report = json.loads(v.stdout)
+    assert report["run_id"] != good["run_id"] and report["success"] is False
+    assert [s["stage"] for s in report["stages"]][-1] == "staging"  # nothing ran after the failed stage
+    failed = [(s["suite"], r["expectation"], r["severity"]) for s in report["stages"] for r in s["results"]
+              if not r["success"] and r["severity"] == "critical"]
+    assert ("staging__meta_ingest_summary", "quarantine_share_le_5pct", "critical") in failed
+    text = cli("validate", "--db", db)
+    assert text.returncode == 1 and "FAILED" in text.stdout and "quarantine_share_le_5pct" in text.stdout
+
+    (bad / "users.parquet").unlink()  # a whole-table problem: exit 2, reported as the latest run
+    p = cli("run", "--source", bad, "--db", db)
+    assert p.returncode == 2 and "users" in p.stderr and "Traceback" not in p.stderr
+    v = cli("validate", "--db", db, "--format", "json")
+    report2 = json.loads(v.stdout)
+    assert v.returncode == 1 and report2["run_id"] not in (good["run_id"], report["run_id"])
+    assert report2 == {"run_id": report2["run_id"], "success": False, "stages": []}
+    _same_l6(json.loads(cli("l6", "--db", db, "--by", "quarter", "--format", "json").stdout), json.loads(before.stdout))
+
+
+def _same_l6(rows: list[dict], expected: list[dict]) -> None:
+    # the same warehouse tables: equal up to the order of a parallel floating-point sum
+    assert [r["period_start"] for r in rows] == [r["period_start"] for r in expected]
+    for r, e in zip(rows, expected):
+        assert set(r) == set(e)
+        for k, v in e.items():
+            assert r[k] == (v if isinstance(v, str) or v is None else pytest.approx(v, rel=1e-12)), k
+
+
+def test_validate_without_gate_results_says_so(tmp_path):
+    from helpers_source import cli
+
+    db = tmp_path / "w.duckdb"
+    duckdb.connect(str(db)).close()
+    p = cli("validate", "--db", db)
+    assert p.returncode == 2 and "no recorded run" in p.stderr and "Traceback" not in p.stderr
+    p = cli("bridge", "--db", tmp_path / "missing.duckdb")
+    assert p.returncode == 2 and "does not exist" in p.stderr
+    (tmp_path / "junk.duckdb").write_text("not a database")
+    for cmd in ("bridge", "audit", "validate", "l6"):
+        args = ["--by", "all"] if cmd == "l6" else []
+        p = cli(cmd, "--db", tmp_path / "junk.duckdb", *args)
+        assert p.returncode == 2 and "cannot open warehouse" in p.stderr and "Traceback" not in p.stderr, (cmd, p.stderr)
