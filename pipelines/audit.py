@@ -276,8 +276,8 @@ def _weekly(con, w: dict) -> dict[str, list[dict]]:
     return out
 
 
-def _window_l6(con, span: dict, filters: dict | None = None) -> dict | None:
-    table = l6.l6_table(con, "all", filters, span["start"], span["end"])
+def _window_l6(con, span: dict, filters: dict | None = None, with_retention: bool = True) -> dict | None:
+    table = l6.l6_table(con, "all", filters, span["start"], span["end"], with_retention=with_retention)
     return table.row(0, named=True) if table.height else None
 
 
@@ -659,7 +659,7 @@ def check_guardrails(con, w: dict, l6_cur: dict | None, c: dict) -> list[dict]:
                 domains = [r["domain"] for r in _rows(warehouse.run_query(
                     con, "audit/audit_domains.sql", {"date_from": w["window"]["start"], "date_to": w["window"]["end"]}))]
             for d in domains:
-                r = _window_l6(con, w["window"], {"domain": d})
+                r = _window_l6(con, w["window"], {"domain": d}, with_retention=m == "retention_delta_pts")
                 if r is None:
                     continue
                 dv = _f(r[m])

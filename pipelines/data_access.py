@@ -244,85 +244,16 @@ def _l6_cached(db: str, stamp: int, by: str, filters: dict, date_from, date_to) 
     return l6_mod.with_status(table)
 
 
-# Everything but RΔ rolls up from l6_daily (additive parts) and int_interactions (TTA
-# quantiles) in milliseconds; RΔ's cohorts over every active user-day take seconds on a
-# 10M-interaction warehouse. When a view shows no RΔ, `l6(..., metrics=...)` reads this
-# query instead of l6.l6_table: the same definitions (sql/queries/l6.sql's components,
-# infra and tta steps; pipelines/l6.py's ratios), the RΔ columns left null.
-_L6_NO_RD_SQL = """
-with mart as (
-    select * from l6_daily
-    where {where}
-      and ($date_from is null or activity_date >= $date_from)
-      and ($date_to is null or activity_date <= $date_to)
-),
-components as (
-    select cast(date_trunc($grain, activity_date) as date) as period_start,
-           cast(sum(interactions) as bigint) as interactions, cast(sum(completed) as bigint) as completed,
-           cast(sum(adjudicated) as bigint) as adjudicated, cast(sum(hallucinated) as bigint) as hallucinated,
-           cast(sum(valid) as bigint) as valid, cast(sum(tier3_adjudicated) as bigint) as tier3_adjudicated,
-           cast(sum(tier3_hallucinated) as bigint) as tier3_hallucinated,
-           cast(sum(interventions) as bigint) as interventions, sum(cost_usd) as cost_usd,
-           cast(sum(tta_n) as bigint) as tta_n
-    from mart group by all
-),
-infra as (
-    select cast(date_trunc($grain, date) as date) as period_start, sum(cost_usd) as infra_cost_usd
-    from stg_infra_costs
-    where ($f_infra is null or list_contains($f_infra, feature))
-      and ($date_from is null or date >= $date_from)
-      and ($date_to is null or date <= $date_to)
-    group by all
-),
-tta as (
-    select cast(date_trunc($grain, activity_date) as date) as period_start,
-           quantile_cont(tta_s, 0.5) as tta_p50_s, quantile_cont(tta_s, 0.9) as tta_p90_s
-    from int_interactions
-    where tta_s is not null and {where}
-      and ($date_from is null or activity_date >= $date_from)
-      and ($date_to is null or activity_date <= $date_to)
-    group by all
-)
-select components.*, coalesce(infra.infra_cost_usd, 0) as infra_cost_usd, tta.tta_p50_s, tta.tta_p90_s
-from components left join infra using (period_start) left join tta using (period_start)
-order by period_start
-"""
-
-
 @_reader
 def _l6_no_rd(db: str, stamp: int, by: str, filters: dict, date_from, date_to) -> pl.DataFrame:
-    params: dict[str, Any] = {"grain": by, "date_from": date_from, "date_to": date_to,
-                              "f_infra": filters.get("feature")}
-    where = _slice_sql(filters, params)
+    """`l6.l6_table(..., with_retention=False)`: everything but RΔ rolls up in milliseconds,
+    while RΔ's cohorts over every active user-day take a second or more on a large warehouse."""
     with _connect(db) as con:
         if not warehouse.table_exists(con, "l6_daily"):
             raise WarehouseUnavailable(
                 "The warehouse holds no good results yet (its first run failed); see Data quality.")
-        raw = _frame(con, _L6_NO_RD_SQL.format(where=where), params)
-    ratio = lambda n, d: None if not d else n / d  # noqa: E731
-    rows = [{
-        "period_start": r["period_start"], "tcr": ratio(r["completed"], r["interactions"]),
-        "hr": ratio(r["hallucinated"], r["adjudicated"]), "tta_p50_s": r["tta_p50_s"], "tta_p90_s": r["tta_p90_s"],
-        "hitl_per_100": ratio(100 * r["interventions"], r["interactions"]), "retention_delta_pts": None,
-        "cpvo_usd": ratio(r["cost_usd"] + r["infra_cost_usd"], r["valid"]), "interactions": r["interactions"],
-        "hr_coverage": ratio(r["adjudicated"], r["interactions"]),
-        "tier3_hr": ratio(r["tier3_hallucinated"], r["tier3_adjudicated"]), "tta_n": r["tta_n"],
-        "rd_n_ai": None, "rd_n_non_ai": None, "rd_retention_ai": None, "rd_retention_non_ai": None,
-        "rd_ci_low": None, "rd_ci_high": None, "completed": r["completed"], "adjudicated": r["adjudicated"],
-        "hallucinated": r["hallucinated"], "valid": r["valid"], "interventions": r["interventions"],
-        "cost_usd": r["cost_usd"], "infra_cost_usd": r["infra_cost_usd"]} for r in raw.iter_rows(named=True)]
-    empty = _l6_schema()
-    table = pl.DataFrame(rows, schema=empty, orient="row") if rows else pl.DataFrame(schema=empty)
+        table = l6_mod.l6_table(con, by, filters or None, date_from, date_to, with_retention=False)
     return l6_mod.with_status(table)
-
-
-def _l6_schema() -> dict:
-    f, i, d = pl.Float64, pl.Int64, pl.Date
-    return {"period_start": d, "tcr": f, "hr": f, "tta_p50_s": f, "tta_p90_s": f, "hitl_per_100": f,
-            "retention_delta_pts": f, "cpvo_usd": f, "interactions": i, "hr_coverage": f, "tier3_hr": f,
-            "tta_n": i, "rd_n_ai": i, "rd_n_non_ai": i, "rd_retention_ai": f, "rd_retention_non_ai": f,
-            "rd_ci_low": f, "rd_ci_high": f, "completed": i, "adjudicated": i, "hallucinated": i, "valid": i,
-            "interventions": i, "cost_usd": f, "infra_cost_usd": f}
 
 
 def l6(by: str, filters: dict | None = None, date_from: dt.date | None = None,

@@ -26,7 +26,7 @@ def _ratio(num, den):
 
 
 def query_params(by: str, filters: dict | None = None, date_from: dt.date | None = None,
-                 date_to: dt.date | None = None) -> dict:
+                 date_to: dt.date | None = None, with_retention: bool = True) -> dict:
     if by not in GRAINS:
         raise ValueError(f"--by must be one of {', '.join(GRAINS)}; got {by!r}")
     filters = filters or {}
@@ -44,14 +44,17 @@ def query_params(by: str, filters: dict | None = None, date_from: dt.date | None
         date_from=date_from,
         date_to=date_to,
         window_days=config.metric_contract()["retention"]["window_days"],
+        with_retention=bool(with_retention),
     )
     return params
 
 
 def l6_table(con: duckdb.DuckDBPyConnection, by: str, filters: dict | None = None,
-             date_from: dt.date | None = None, date_to: dt.date | None = None) -> pl.DataFrame:
-    """One row per period: the six L6 metrics, their components and RΔ's interval."""
-    params = query_params(by, filters, date_from, date_to)
+             date_from: dt.date | None = None, date_to: dt.date | None = None,
+             with_retention: bool = True) -> pl.DataFrame:
+    """One row per period: the six L6 metrics, their components and RΔ's interval.
+    with_retention=False skips RΔ (null, group sizes 0): for views that do not show it."""
+    params = query_params(by, filters, date_from, date_to, with_retention)
     raw = warehouse.run_query(con, "queries/l6.sql", params).pl()
     min_n = config.metric_contract()["retention"]["min_group_size"]
     rows = []

@@ -69,16 +69,27 @@ def _carry_history(con: duckdb.DuckDBPyConnection, live: Path) -> None:
     con.execute("detach live")
 
 
-def _ingest_summary(con, run_id: str) -> list[dict]:
+def _keep_problems_only(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Once stg_<table> is built, shrink the TEMP chk_<table> to its problem rows (what
+    quarantine.sql and the summary still need): one big checked table in memory at a time,
+    so a large run does not spill every table's checked copy to disk."""
+    con.execute(f"create temp table chk_{table}_problems as select * from chk_{table} where _problem is not null")
+    con.execute(f"drop table chk_{table}")
+    con.execute(f"alter table chk_{table}_problems rename to chk_{table}")
+
+
+def _ingest_summary(con, run_id: str, source: str) -> list[dict]:
     rows = []
     for table in contract.tables():  # allow-list of table names
         read = con.execute(f"select count(*) from src_{table}").fetchall()[0][0]
-        distinct, quarantined = con.execute(
-            f"select count(*), count(_problem) from chk_{table}").fetchall()[0]
+        # chk_<table> holds only its problem rows by now (_keep_problems_only)
+        kept = con.execute(f"select count(*) from stg_{table}").fetchall()[0][0]
+        quarantined = con.execute(f"select count(*) from chk_{table}").fetchall()[0][0]
+        distinct = kept + quarantined
         rows.append({"table_name": table, "rows_read": read, "rows_deduplicated": read - distinct,
-                     "rows_quarantined": quarantined, "rows_kept": distinct - quarantined})
+                     "rows_quarantined": quarantined, "rows_kept": kept})
         con.execute("insert into meta_ingest_summary values (?, ?, ?, ?, ?, ?, ?)",
-                    [run_id, table, None, read, read - distinct, quarantined, distinct - quarantined])
+                    [run_id, table, source, read, read - distinct, quarantined, kept])
     con.execute("""
         insert into meta_quarantine_summary
         select ?, table_name, reason, column_name, count(*) from quarantine group by all
@@ -149,8 +160,11 @@ def run(source: str | Path, db: str | Path, command: str = "run", gates: bool = 
     def do_staging() -> None:
         params = {"as_of": as_of}
         for model in STAGING_MODELS:
-            warehouse.run_model(con, model, params, temp=Path(model).stem.startswith("chk_"))
-        result.summary = _ingest_summary(con, run_id)
+            stem = Path(model).stem
+            warehouse.run_model(con, model, params, temp=stem.startswith("chk_"))
+            if stem.startswith("stg_"):
+                _keep_problems_only(con, stem.removeprefix("stg_"))  # table names from the model list
+        result.summary = _ingest_summary(con, run_id, str(source))
         for table in contract.tables():
             con.execute(f"drop table chk_{table}")
 

@@ -24,8 +24,8 @@ STAGING_TABLES = ["users", "interactions", "adjudications", "interventions", "us
 RAW_TABLES = STAGING_TABLES[:-1]
 
 BUILD_SQL = """
-create table meta_runs (run_id varchar, as_of timestamp, status varchar);
-insert into meta_runs values ('run-test', timestamp '2026-03-10 12:00:00', 'running');
+create table meta_runs (run_id varchar, as_of timestamp, status varchar, started_at timestamp);
+insert into meta_runs values ('run-test', timestamp '2026-03-10 12:00:00', 'running', timestamp '2026-03-10 12:00:00');
 
 create table stg_users as
 select * from (values

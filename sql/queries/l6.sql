@@ -7,6 +7,8 @@
 --   $segments, $experiment_groups             user-attribute slices (list or null)
 --   $date_from, $date_to                      optional date range (inclusive, or null)
 --   $window_days                              retention window (7)
+--   $with_retention                           false: skip RΔ (its columns come back 0), the
+--                                             costly part on a large warehouse
 -- Additive parts roll up from l6_daily; TTA quantiles and RΔ come from row-level
 -- models. Ratios and the RΔ interval are finished in pipelines/l6.py.
 with mart as (
@@ -102,6 +104,7 @@ ai_users as (
         user_id,
         min(activity_date) as anchor_date
     from selected_interactions, span
+    where $with_retention
     group by all
 ),
 
@@ -112,7 +115,8 @@ active_in_period as (
         active_days.user_id,
         min(active_days.activity_date) as anchor_date
     from active_days, span
-    where ($date_from is null or active_days.activity_date >= $date_from)
+    where $with_retention
+      and ($date_from is null or active_days.activity_date >= $date_from)
       and ($date_to is null or active_days.activity_date <= $date_to)
       and (not $is_all or active_days.activity_date between span.first_date and span.last_date)
       and (($segments is null and $experiment_groups is null)
