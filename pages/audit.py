@@ -112,9 +112,9 @@ with tabs[1], part("drift"):
             for k, v in drift.items() if isinstance(v, dict)]
     ui.chart(charts.psi_bars(rows, "Input drift: population stability index vs the reference window"),
              "audit_psi", key="psi", data=pl.DataFrame(rows) if rows else None)
-    movers = [{"input": k, "bin": str(m.get("bin")), "reference share": m.get("reference_share"),
-               "audit share": m.get("audit_share"), "change (pts)": m.get("change_pts")}
-              for k, v in drift.items() if isinstance(v, dict) for m in v.get("top_movers") or [] if isinstance(m, dict)]
+    movers = [{"input": k, "largest share changes (audit vs reference)": v.get("top_movers") or "",
+               "reference median": v.get("reference_median"), "audit median": v.get("audit_median")}
+              for k, v in drift.items() if isinstance(v, dict)]
     if movers:
         st.markdown("**Largest share changes**")
         st.dataframe(pl.DataFrame(movers), hide_index=True)

@@ -5,7 +5,6 @@ projector, and shows a status by a word or a marker shape as well as a colour.
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 from typing import Any, Iterable
 
@@ -607,31 +606,6 @@ def quarantine_bars(df: pl.DataFrame, title: str) -> go.Figure:
 # --------------------------------------------------------------------------------------
 # audit charts (shapes follow pipelines/audit.py findings; tolerant of missing keys)
 # --------------------------------------------------------------------------------------
-def decay_lines(decay: list[dict], title: str = "Decay velocity: slope per week with 95% interval") -> go.Figure:
-    """One bar per metric: slope per week (display units) with its interval, and weeks to red."""
-    rows = [d for d in decay or [] if not _bad(d.get("slope_per_week"))]
-    if not rows:
-        return empty_figure(title, "No decay estimates in this audit.")
-    names, y, lo, hi, text = [], [], [], [], []
-    for d in rows:
-        m = d.get("metric")
-        s = scale(m) if m in config.METRICS else 1
-        v = d["slope_per_week"] * s
-        names.append(SHORT.get(m, m))
-        y.append(v)
-        lo.append(v - d["ci_low"] * s if not _bad(d.get("ci_low")) else 0)
-        hi.append(d["ci_high"] * s - v if not _bad(d.get("ci_high")) else 0)
-        wk = d.get("weeks_to_red")
-        text.append(f"{v:+.3g}/wk" + (f" · red in {wk:.0f} wk" if not _bad(wk) else ""))
-    f = _Fig()
-    f.data.append(dict(type="bar", x=names, y=y, error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo),
-                       text=text, textposition="outside", marker=dict(color=SERIES[0]), cliponaxis=False))
-    f.shapes.append(_hline(0, "#52606d", dash="solid", width=1))
-    f.axis("xaxis", title=dict(text="Metric"))
-    f.axis("yaxis", title=dict(text="Slope per week (metric units; shares in pts)"))
-    return f.build(title, showlegend=False)
-
-
 def psi_bars(psi: list[dict], title: str = "Input drift: population stability index") -> go.Figure:
     """PSI per input against the 0.1 (watch) and 0.25 (act) bands."""
     rows = [p for p in psi or [] if not _bad(p.get("psi"))]

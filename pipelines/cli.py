@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="run (and optionally sign) the 8-week metric audit")
     _db_arg(p, required=True)
-    p.add_argument("--as-of", type=dt.date.fromisoformat, help="audit date (default: the last data date)")
+    p.add_argument("--as-of", type=dt.date.fromisoformat, help="audit date, YYYY-MM-DD (default: the day after the last data date); the window is the 8 full ISO weeks before it")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("--sign", metavar="NAME", help="sign the audit off as NAME")
     p.add_argument("--decision", help="the decision recorded with --sign (keep / iterate / re-define ...)")

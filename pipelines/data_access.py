@@ -747,9 +747,8 @@ def audit_due(db: str | Path | None = None) -> dict | None:
         due = dt.date.fromisoformat(due[:10])
     elif isinstance(due, dt.datetime):
         due = due.date()
-    today = dt.date.today()
-    return {**nd, "next_due": due, "days": (due - today).days,
-            "overdue": bool(nd.get("overdue", due < today))}
+    today = dt.datetime.now(dt.UTC).date()  # recomputed on every call: the cache holds the due date only
+    return {**nd, "next_due": due, "days": (due - today).days, "overdue": due < today}
 
 
 def run_audit(as_of: dt.date | None = None, db: str | Path | None = None) -> dict:
@@ -905,7 +904,3 @@ def to_csv(df: pl.DataFrame) -> bytes:
     nested = [c for c, t in df.schema.items() if isinstance(t, (pl.List, pl.Array, pl.Struct)) or t == pl.Object]
     out = df.with_columns([pl.col(c).map_elements(enc, return_dtype=pl.Utf8) for c in nested]) if nested else df
     return out.write_csv().encode()
-
-
-def as_json(obj) -> str:
-    return json.dumps(_jsonable(obj), default=str, indent=1)
