@@ -203,16 +203,6 @@ def cohen_kappa(table) -> dict:
     return {"n": int(n), "agreement": po, "kappa": kappa, "expected_agreement": pe}
 
 
-def wilson(k: int, n: int, z: float = stats.Z95) -> tuple[float | None, float | None]:
-    if not n:
-        return None, None
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return centre - half, centre + half
-
-
 def welch(a, b) -> float | None:
     """Two-sided p-value of Welch's t-test (None when it cannot be computed)."""
     a = [v for v in a if v is not None and math.isfinite(v)]
@@ -665,9 +655,9 @@ def check_guardrails(con, w: dict, l6_cur: dict | None, c: dict) -> list[dict]:
                 dv = _f(r[m])
                 lo = hi = None
                 if m == "hr":
-                    lo, hi = wilson(r["hallucinated"], r["adjudicated"])
+                    lo, hi = stats.wilson(r["hallucinated"], r["adjudicated"])
                 elif m == "tcr":
-                    lo, hi = wilson(r["completed"], r["interactions"])
+                    lo, hi = stats.wilson(r["completed"], r["interactions"])
                 if dv is None:
                     continue
                 # beyond the limit with its whole 95% interval (point value when no interval)

@@ -29,7 +29,7 @@ import duckdb
 import polars as pl
 import streamlit as st
 
-from pipelines import CONFIG_DIR, ROOT, SQL_DIR, config, warehouse
+from pipelines import CONFIG_DIR, ROOT, SQL_DIR, config, stats, warehouse
 from pipelines import l6 as l6_mod
 
 SLICES: tuple[str, ...] = tuple(l6_mod.SLICES)  # feature, domain, model_version, segment, experiment_group
@@ -403,7 +403,7 @@ def hr_by_domain(db: str, stamp: int, date_from: dt.date | None, date_to: dt.dat
     rows = []
     for r in df.iter_rows(named=True):
         hr = r["hallucinated"] / r["adjudicated"] if r["adjudicated"] else None
-        lo, hi = _wilson(r["hallucinated"], r["adjudicated"])
+        lo, hi = stats.wilson(r["hallucinated"], r["adjudicated"])
         rows.append({**r, "hr": hr, "hr_ci_low": lo, "hr_ci_high": hi,
                      "coverage": r["adjudicated"] / r["interactions"] if r["interactions"] else None,
                      "status": config.status("hr", hr)})
@@ -411,16 +411,6 @@ def hr_by_domain(db: str, stamp: int, date_from: dt.date | None, date_to: dt.dat
               "hr": pl.Float64, "hr_ci_low": pl.Float64, "hr_ci_high": pl.Float64, "coverage": pl.Float64,
               "status": pl.Utf8}
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
-
-
-def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float | None, float | None]:
-    if not n:
-        return None, None
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @_reader
@@ -603,18 +593,22 @@ def gate_history(db: str, stamp: int) -> pl.DataFrame:
             order by evaluated_at, g.stage""")
 
 
+def _latest_summary_run(con) -> str | None:
+    """The latest run that recorded an ingest summary (it got through staging)."""
+    got = con.execute("""select s.run_id from meta_ingest_summary s join meta_runs r using (run_id)
+                         group by s.run_id order by max(r.started_at) desc limit 1""").fetchall()
+    return got[0][0] if got else None
+
+
 @_reader
 def quarantine_summary(db: str, stamp: int, run_id: str | None = None) -> pl.DataFrame:
     """Quarantine counts by table, reason and column for one run (default: latest with a summary)."""
     with _connect(db) as con:
         if not warehouse.table_exists(con, "meta_quarantine_summary"):
             return pl.DataFrame()
+        run_id = run_id or _latest_summary_run(con)
         if run_id is None:
-            got = con.execute("""select s.run_id from meta_ingest_summary s join meta_runs r using (run_id)
-                                 group by s.run_id order by max(r.started_at) desc limit 1""").fetchall()
-            if not got:
-                return pl.DataFrame()
-            run_id = got[0][0]
+            return pl.DataFrame()
         return _frame(con, """select run_id, table_name, reason, column_name, n from meta_quarantine_summary
                               where run_id = $run_id order by n desc, table_name, reason""", {"run_id": run_id})
 
@@ -634,12 +628,9 @@ def ingest_summary(db: str, stamp: int, run_id: str | None = None) -> pl.DataFra
     with _connect(db) as con:
         if not warehouse.table_exists(con, "meta_ingest_summary"):
             return pl.DataFrame()
+        run_id = run_id or _latest_summary_run(con)
         if run_id is None:
-            got = con.execute("""select s.run_id from meta_ingest_summary s join meta_runs r using (run_id)
-                                 group by s.run_id order by max(r.started_at) desc limit 1""").fetchall()
-            if not got:
-                return pl.DataFrame()
-            run_id = got[0][0]
+            return pl.DataFrame()
         return _frame(con, """select run_id, table_name, rows_read, rows_kept, rows_deduplicated, rows_quarantined
                               from meta_ingest_summary where run_id = $run_id order by table_name""",
                       {"run_id": run_id})

@@ -107,7 +107,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(db: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_server(db: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free localhost port over `db`; (process, url) once healthy."""
     port = _free_port()
     env = {**os.environ, "KPI_BRIDGE_DB": str(db)}
     env.pop("KPI_BRIDGE_DEBUG", None)
@@ -119,7 +120,7 @@ def _start(db: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited; see {log_path}")
+            raise RuntimeError(f"streamlit exited early; see {log_path}:\n{Path(log_path).read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.status == 200:
@@ -161,7 +162,7 @@ def browser(db: Path, repeat: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     log_path = Path(tempfile.gettempdir()) / "kpi_bridge_perf_streamlit.log"
-    proc, url = _start(db, log_path)
+    proc, url = start_server(db, log_path)
     out: dict = {"pages": {}, "explore_filter_change": {}}
     try:
         with sync_playwright() as p:

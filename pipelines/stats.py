@@ -15,3 +15,14 @@ def diff_of_proportions(k1: int, n1: int, k2: int, n2: int, z: float = Z95):
     se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
     d = p1 - p2
     return d, d - z * se, d + z * se
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float | None, float | None]:
+    """Wilson score interval of the proportion k/n (within [0, 1]); Nones when n = 0."""
+    if not n:
+        return None, None
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)

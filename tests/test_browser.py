@@ -3,12 +3,8 @@ Playwright; every page loads, its main chart is drawn, no error element; screens
 tests/artifacts/. Required in CI: a missing /usr/bin/chromium fails the test."""
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,34 +23,10 @@ PAGES = [("", "home"), ("qbr", "qbr"), ("explore", "explore"), ("bridge", "bridg
          ("data-quality", "data_quality"), ("definitions", "definitions"), ("audit", "audit")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_streamlit(db: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {**os.environ, "KPI_BRIDGE_DB": str(db)}
-    env.pop("KPI_BRIDGE_DEBUG", None)
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.headless", "true"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early; see {log_path}:\n{log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError(f"streamlit did not answer on {url}; see {log_path}")
+    from pipelines.perf import start_server  # the same start as the perf script's
+
+    return start_server(db, log_path)
 
 
 def stop(proc: subprocess.Popen) -> None:
