@@ -509,8 +509,13 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
         f.annotations.append(dict(x=x1 - 0.1, y=0.45, ax=x0 + 0.1, ay=0.45, xref="x", yref="y", axref="x",
                                   ayref="y", showarrow=True, arrowhead=3, arrowsize=1.4, arrowwidth=2.5,
                                   arrowcolor="#52606d", text=""))
-        label = (f"<b>{_fmt_num(s.get('estimate'))}</b> <i>{s.get('method', '')}</i><br>"
-                 f"95% CI [{_fmt_num(s.get('ci_low'))}, {_fmt_num(s.get('ci_high'))}]<br>"
+        # how the edge was obtained: causal / observational dose-response, or (labelled as
+        # observational in the JSON) a rate measured in the quarter or a business assumption
+        how = {"assumption": "assumption", "conversion": "measured rate"}.get(s.get("estimator"), s.get("method", ""))
+        exact = s.get("ci_low") is not None and s.get("ci_low") == s.get("ci_high")
+        interval = ("exact (no sampling error)" if exact else
+                    f"95% CI [{_fmt_num(s.get('ci_low'))}, {_fmt_num(s.get('ci_high'))}]")
+        label = (f"<b>{_fmt_num(s.get('estimate'))}</b> <i>{how}</i><br>{interval}<br>"
                  f"<span style='font-size:11px'>{_wrap(s.get('unit', ''), 30)}</span>")
         f.annotations.append(dict(x=(x0 + x1) / 2, y=0.86, xref="x", yref="y", text=label, showarrow=False,
                                   font=dict(size=13, color="#323f4b"), align="center",
