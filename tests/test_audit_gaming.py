@@ -1,7 +1,8 @@
 """A planted gaming pattern (SPEC §6 anti-gaming): in the audit window TCR goes up while
 re-queries within 5 minutes (same user, same feature) and escalations after a completed
 outcome go up too. The audit flags both TCR pairs and recommends re-defining; a control
-source with the same TCR rise but no re-queries is not flagged."""
+source with the same TCR rise but no re-queries (and escalations logged before the output,
+which do not count) is not flagged."""
 from __future__ import annotations
 
 import datetime as dt
@@ -43,6 +44,12 @@ def _source(root, gaming: bool):
                 if gaming and audit_window and completed and k % 5 == 1:
                     interventions.append({"intervention_id": f"v{n:05d}", "interaction_id": iid,
                                           "ts": (ts + dt.timedelta(minutes=30)).isoformat(sep=" "),
+                                          "kind": "escalation", "duration_s": 300.0})
+                if not gaming and audit_window and completed and k % 5 == 1:
+                    # an escalation logged BEFORE the output (e.g. a pre-existing case): not an
+                    # escalation after a completed outcome, so never a gaming signal
+                    interventions.append({"intervention_id": f"v{n:05d}", "interaction_id": iid,
+                                          "ts": (ts - dt.timedelta(minutes=30)).isoformat(sep=" "),
                                           "kind": "escalation", "duration_s": 300.0})
                 if k == 3:
                     tickets.append({"ticket_id": f"t{n:05d}", "user_id": uid,
@@ -122,3 +129,9 @@ def test_same_tcr_rise_without_counter_movement_is_not_flagged(control):
     assert not any(g["flagged"] for g in control["gaming"])
     item = next(i for i in control["scorecard"]["items"] if i["metric"] == "tcr")
     assert item["change"] == "improved" and item["points"] == 1.0
+
+
+def test_escalations_before_the_output_do_not_count(control):
+    p = _pair(control, "tcr", "completed_escalation_rate")
+    assert p["counter_reference"] == 0 and p["counter_audit"] == 0
+    assert not p["flagged"]

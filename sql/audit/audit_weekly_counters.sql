@@ -7,7 +7,8 @@
 --                         then interaction_id; 0 <= gap <= $requery_seconds). The
 --                         follow-up may fall after $date_to (one day of look-ahead).
 --   completed_escalated   completed interactions with at least one intervention of kind
---                         'escalation' (escalated after a completed outcome)
+--                         'escalation' at or after the interaction's ts (escalated after a
+--                         completed outcome)
 --   ai_users              distinct users with an interaction that week
 --   tickets               support tickets created that week (UTC date of created_ts)
 --   ai_user_tickets       of those, tickets filed by a user with an AI interaction the
@@ -28,9 +29,13 @@ sequenced as (
 ),
 
 escalated_interactions as (
-    select distinct interaction_id
-    from stg_interventions
-    where kind = 'escalation'
+    -- escalated after the output was given: an escalation event at or after the
+    -- interaction's ts (an event without ts counts: it can only follow the output)
+    select distinct escalations.interaction_id
+    from stg_interventions as escalations
+    join selected on escalations.interaction_id = selected.interaction_id
+    where escalations.kind = 'escalation'
+      and (escalations.ts is null or escalations.ts >= selected.ts)
 ),
 
 interaction_flags as (
