@@ -133,6 +133,7 @@ def run(source: str | Path, db: str | Path, command: str = "run", gates: bool = 
     result = RunResult(run_id=run_id, status="running", db=db)
 
     con = warehouse.connect(build)
+    warehouse.set_memory_limit(con, warehouse.run_memory_limit(_source_bytes(source)))
     _carry_history(con, db)
     con.execute(warehouse.sql_text("meta/schema.sql"))
     con.execute("insert into meta_runs (run_id, command, source, as_of, started_at, status) values (?, ?, ?, ?, ?, 'running')",
@@ -237,6 +238,17 @@ def _resync_audits(con: duckdb.DuckDBPyConnection, live: Path) -> None:
             con.execute(f"insert into {table} by name select * from live.main.{table}")
     finally:
         con.execute("detach live")
+
+
+def _source_bytes(source: str | Path) -> int:
+    """The source's size on disk (a folder's files, or one DuckDB file); 0 if unreadable."""
+    path = Path(source)
+    try:
+        if path.is_file():
+            return path.stat().st_size
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    except OSError:
+        return 0
 
 
 def _first_failed_warehouse(con, db: Path, run_id: str) -> None:

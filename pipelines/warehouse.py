@@ -29,6 +29,30 @@ def connect(path: str | Path | None = None, read_only: bool = False) -> duckdb.D
     return con
 
 
+_UNITS = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "B": 1}
+
+
+def _bytes(text: str) -> float:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?B)", text)
+    if not m:
+        raise config.ConfigError(f"pipeline.toml: {text!r} must look like '8GB'")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def run_memory_limit(source_bytes: int) -> int:
+    """The memory limit (bytes) for a run over a source of this size (config/pipeline.toml):
+    the default limit, raised to run_memory_per_source x the source size, capped."""
+    settings = config.pipeline()
+    base = _bytes(settings["memory_limit"])
+    cap = _bytes(settings.get("run_memory_cap", settings["memory_limit"]))
+    wanted = float(settings.get("run_memory_per_source", 0)) * source_bytes
+    return int(max(base, min(cap, wanted)))
+
+
+def set_memory_limit(con: duckdb.DuckDBPyConnection, limit_bytes: int) -> None:
+    con.execute(f"set memory_limit = '{int(limit_bytes) // 1_000_000}MB'")  # an int: nothing from input
+
+
 def sql_text(relpath: str) -> str:
     return (SQL_DIR / relpath).read_text()
 

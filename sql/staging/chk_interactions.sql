@@ -10,22 +10,24 @@ with raw_rows as (
     select src as _raw from src_interactions as src
 ),
 
-id_counts as (
-    select _raw.interaction_id as id, count(*) as n from raw_rows group by all
+repeated_ids as (
+    -- ids that occur more than once (few): only their rows go through DISTINCT, and the
+    -- join that picks them builds its hash table on this small set
+    select _raw.interaction_id as id from raw_rows where _raw.interaction_id is not null group by all having count(*) > 1
 ),
 
 single_rows as (
     select raw_rows._raw, 1 as _id_rows
     from raw_rows
-    semi join id_counts on raw_rows._raw.interaction_id = id_counts.id and id_counts.n = 1
+    anti join repeated_ids on raw_rows._raw.interaction_id = repeated_ids.id
+    where raw_rows._raw.interaction_id is not null
 ),
 
 repeated_rows as (
     select _raw, count(*) over (partition by _raw.interaction_id) as _id_rows
     from (
         select distinct _raw from raw_rows
-        where _raw.interaction_id is null
-           or _raw.interaction_id in (select id from id_counts where n > 1)
+        where _raw.interaction_id is null or _raw.interaction_id in (select id from repeated_ids)
     )
 ),
 
