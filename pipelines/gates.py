@@ -84,6 +84,24 @@ class SuiteError(ValueError):
     """A suite file that cannot be used; the message names the file and the fix."""
 
 
+def warm_up_in_background():
+    """Import Great Expectations and build its context in a background thread (it costs
+    seconds), so a caller can overlap it with other work; join() the returned thread."""
+    import threading
+
+    def work() -> None:
+        try:
+            from pipelines import gx_duckdb
+
+            gx_duckdb.context()
+        except Exception:  # the gate itself reports any real problem when it runs
+            pass
+
+    t = threading.Thread(target=work, name="gx-warm-up", daemon=True)
+    t.start()
+    return t
+
+
 # ------------------------------------------------------------------------ suite files
 def suite_files(stage: str, suites_dir: str | Path | None = None) -> list[Path]:
     if not _NAME.fullmatch(stage):
