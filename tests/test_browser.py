@@ -153,7 +153,8 @@ def test_explore_filter_change_and_shared_url(server, browser):
     chart_title_has(page, "Segment = ")
     text = page.locator('[data-testid="stMain"]').inner_text()
     assert "by month" in text and "Domain: billing" in text
-    assert page.locator(CHART).count() >= 4  # two slices side by side, two metrics
+    # two slices side by side, two metrics: wait until all four are drawn (they render one by one)
+    page.wait_for_function("sel => document.querySelectorAll(sel).length >= 4", arg=CHART, timeout=30_000)
     assert_no_error(page)
     snap(page, "explore_shared_compare")
     ctx.close()
