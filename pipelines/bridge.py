@@ -450,6 +450,14 @@ def _validate_chain(cid: str, ch: dict, nodes: dict, assm: dict) -> dict:
             "pnl_sign": last["pnl_sign"]}
 
 
+def _tolerance(cfg: dict) -> float:
+    value = (cfg.get("consistency") or {}).get("tolerance_share")
+    if not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"config/bridge.toml [consistency] tolerance_share = {value!r}; set a share in [0, 1), "
+                          "e.g. 0.05 (a gap under 5% of the larger figure is immaterial)")
+    return float(value)
+
+
 def bridge_settings(bridge_cfg: dict | None = None) -> dict:
     cfg = bridge_cfg if bridge_cfg is not None else config.load("bridge")
     causal = dict(cfg.get("causal") or {})
@@ -467,7 +475,7 @@ def bridge_settings(bridge_cfg: dict | None = None) -> dict:
     return {"version": str(cfg.get("version", "")), "interval": interval,
             "bootstrap_draws": int(causal.get("bootstrap_draws", 2000)),
             "experiment_start": start, "pre_period_days": int(causal.get("pre_period_days", 28)),
-            "consistency_tolerance": float((cfg.get("consistency") or {}).get("tolerance_share", 0.05)),
+            "consistency_tolerance": _tolerance(cfg),
             "min_cell_interactions": int(dr.get("min_cell_interactions", 30)),
             "min_cells": int(dr.get("min_cells", 6))}
 
@@ -1096,7 +1104,7 @@ def _edge_estimate(edge: dict, q: Quarter, nodes: dict, fits: dict, assm: dict) 
 
 # ----------------------------------------------------------------------------- chains
 def _chain_quarter(chain: dict, q: Quarter, fits: dict, assm: dict, version: str, cfg_version: str,
-                   tolerance: float = 0.05) -> dict:
+                   tolerance: float) -> dict:
     nodes = {n["name"]: n for n in chain["nodes"]}
     node_rows, edge_rows = [], []
     for i, n in enumerate(chain["nodes"]):
@@ -1202,7 +1210,7 @@ def gap_is_material(usd: float, implied: float, tolerance: float) -> bool:
 
 
 def _consistency(chain, q, usd, lo, hi, implied, ilo, ihi, edges, reason,
-                 tolerance: float = 0.05) -> tuple[bool | None, bool | None, str]:
+                 tolerance: float) -> tuple[bool | None, bool | None, str]:
     """(consistent, material, note): consistent = the two 95% intervals overlap (SPEC §4:
     disagreement is judged against the intervals); material = the gap exceeds the
     tolerance, so the disagreement is worth an exec's attention."""

@@ -161,3 +161,11 @@ def test_unit_algebra():
     assert bridge.edge_unit("hours", "contacts per 1,000 AI interactions") == \
         "hours per (contacts per 1,000 AI interactions)"
     assert bridge.edge_unit("USD", "hours") == "USD per hour"
+
+
+def test_a_bad_consistency_tolerance_is_refused():
+    cfg = copy.deepcopy(config.load("bridge"))
+    for bad in (None, -0.1, 1.5, "5%"):
+        cfg["consistency"] = {} if bad is None else {"tolerance_share": bad}
+        with pytest.raises(bridge.ConfigError, match=r"\[consistency\] tolerance_share"):
+            bridge.bridge_settings(cfg)
