@@ -1,5 +1,6 @@
-"""Explore: any L6 metric by period and slice, two slices side by side, drill-down to the
-interactions, CSV of exactly what is shown. Every control lives in the URL query string."""
+"""Explore: any L6 metric or bridge measure by period and slice, two slices side by side,
+drill-down to the interactions, CSV of exactly what is shown. Every control lives in the
+URL query string."""
 import datetime as dt
 
 import polars as pl
@@ -9,18 +10,23 @@ from pages import ui
 from pipelines import charts, config
 from pipelines import data_access as da
 
-st.title("Explore the L6 metrics")
+st.title("Explore the L6 metrics and the bridge")
 info = ui.require_results()
 if not info:
     st.stop()
 
 opts = da.slice_options()
 QP = "query-params"
-BY_SHORT = {charts.SHORT[m]: m for m in config.METRICS}  # the URL carries the short names (?metrics=TCR)
+# the URL carries the short names (?metrics=TCR); the L6 metrics first, then the bridge measures
+BY_SHORT = {charts.SHORT[m]: m for m in (*config.METRICS, *da.BRIDGE_MEASURES)}
 
 c1, c2, c3 = st.columns([3, 2, 1])
 picked = c1.multiselect("Metrics", list(BY_SHORT), default=["TCR", "HR"], key="metrics", bind=QP,
-                        help="; ".join(f"{k}: {config.metric_contract()['metrics'][m]['label']}" for k, m in BY_SHORT.items()))
+                        help="L6 metrics: " + "; ".join(f"{k}: {charts.label(m)}" for k, m in BY_SHORT.items()
+                                                        if m in config.METRICS)
+                        + ". Bridge measures (behavior, operations, P&L): "
+                        + "; ".join(f"{k}: {charts.label(m)}" for k, m in BY_SHORT.items()
+                                    if m not in config.METRICS) + ".")
 metrics = [BY_SHORT[k] for k in picked]
 grain = c2.segmented_control("Period grain", list(da.GRAINS), default="week", key="grain", bind=QP,
                              required=True) or "week"
@@ -61,7 +67,7 @@ if compare:
     sides = [(f"{da.SLICE_LABELS[cmp_by]} = {v}", {**filters, cmp_by: [v]}) for v in (cmp_a, cmp_b)]
 else:
     sides = [("", filters)]
-frames = [(name, f, da.l6(grain, f, date_from, date_to, metrics=metrics)) for name, f in sides]
+frames = [(name, f, da.explore(grain, f, date_from, date_to, metrics=metrics)) for name, f in sides]
 
 filter_words = ", ".join(f"{da.SLICE_LABELS[k]}: {', '.join(v)}" for k, v in filters.items()) or "all interactions"
 st.caption(f"Showing {filter_words}; {date_from or info['first_date']} → {date_to or info['last_date']}; "
@@ -74,7 +80,7 @@ if all(df.is_empty() for _, _, df in frames):
 
 # ------------------------------------------------------------------ charts
 for m in metrics:
-    title_base = f"{config.metric_contract()['metrics'][m]['label']} by {charts.GRAIN_WORDS[grain]}"
+    title_base = f"{charts.label(m)} by {charts.GRAIN_WORDS[grain]}"
     chart_cols = st.columns(len(frames))
     span = charts.value_span([df for _, _, df in frames], m)  # side by side charts share their y axis
     for i, (col, (name, _, df)) in enumerate(zip(chart_cols, frames)):
@@ -82,6 +88,9 @@ for m in metrics:
             title = title_base + (f" — {name}" if name else "")
             if df.is_empty():
                 st.info(f"No interactions for {name or 'this slice'}.", icon=":material/search_off:")
+                continue
+            if m in da.SUPPORT_MEASURES and df[m].null_count() == df.height:
+                st.info(f"{title}: {da.SUPPORT_NOTE}", icon=":material/info:")
                 continue
             fig = charts.metric_timeseries(df, m, grain, kind=kind, title=title, span=span)
             ui.chart(fig, f"{m}_{grain}_{ui.slug(name) or 'all'}", key=f"{m}_{i}")
@@ -96,28 +105,39 @@ for m in metrics:
 
 # ------------------------------------------------------------------ the numbers shown
 extra = {"hr": ["hr_coverage"], "tta_p50_s": ["tta_p90_s", "tta_n"],
-         "retention_delta_pts": ["rd_ci_low", "rd_ci_high", "rd_n_ai", "rd_n_non_ai"]}
+         "retention_delta_pts": ["rd_ci_low", "rd_ci_high", "rd_n_ai", "rd_n_non_ai"],
+         "support_contacts_per_1k": ["tickets"], "corrections_escalations_per_100": ["ce_n"]}
+l6_shown = [m for m in metrics if m in config.METRICS]
 columns = ["period_start", "interactions"]
 for m in metrics:
-    columns += [m, f"{m}_status", *extra.get(m, [])]
+    columns += [m, *([f"{m}_status"] if m in l6_shown else []), *extra.get(m, [])]
+columns = list(dict.fromkeys(columns))
 shown = pl.concat([
     df.select(columns).with_columns(pl.lit(name or "all").alias("slice")).select(["slice", *columns])
     for name, _, df in frames if not df.is_empty()])
 shown = shown.with_columns(pl.col(f"{m}_status").map_elements(charts.status_text, return_dtype=pl.Utf8)
-                           for m in metrics)
+                           for m in l6_shown)
 if not compare:
     shown = shown.drop("slice")
-fmt = {"share": "percent", "USD": "dollar", "seconds": "%.2f s", "per 100 queries": "%.2f", "points": "%+.2f pts"}
-colcfg = {m: st.column_config.NumberColumn(charts.SHORT[m], format=fmt[config.metric_contract()["metrics"][m]["unit"]])
+fmt = {"share": "percent", "USD": "dollar", "seconds": "%.2f s", "per 100 queries": "%.2f", "points": "%+.2f pts",
+       "hours": "%.1f h", "valid outputs": "%d", "minutes per task": "%.2f min"}
+colcfg = {m: st.column_config.NumberColumn(charts.SHORT[m], format=fmt.get(charts.unit_text(m), "%.2f"),
+                                           help=f"{charts.label(m)} ({charts.unit_text(m)})")
           for m in metrics}
 colcfg["period_start"] = st.column_config.DateColumn("period start", format="YYYY-MM-DD")
 colcfg["hr_coverage"] = st.column_config.NumberColumn("HR coverage", format="percent")
 colcfg["tta_p90_s"] = st.column_config.NumberColumn("TTA p90", format="%.2f s")
 colcfg["rd_ci_low"] = st.column_config.NumberColumn("RΔ 95% CI low", format="%+.2f pts")
 colcfg["rd_ci_high"] = st.column_config.NumberColumn("RΔ 95% CI high", format="%+.2f pts")
+colcfg["ce_n"] = st.column_config.NumberColumn("corrected or escalated", format="%d")
+bridge_shown = [m for m in metrics if m not in config.METRICS]
 st.subheader("The numbers behind the charts")
 st.caption("Rates are fractions (shown as %), RΔ in points, TTA in seconds, CPVO in USD — the same numbers as "
            "`python -m pipelines l6`. Select a row to drill into its interactions.")
+if bridge_shown:
+    st.caption("Bridge measures describe the selected interactions and their users' tickets, with no holdout "
+               "counterfactual: the Bridge page attributes dollars to the AI feature per quarter. "
+               + da.bridge_assumptions_note(bridge_shown))
 sel = st.dataframe(shown, hide_index=True, column_config=colcfg, key="l6_table", on_select="rerun",
                    selection_mode="single-row")
 st.download_button("CSV of this table", data=da.to_csv(shown), file_name=f"l6_{grain}_{ui.slug(filter_words)}.csv",

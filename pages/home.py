@@ -2,7 +2,7 @@
 import streamlit as st
 
 from pages import ui
-from pipelines import charts
+from pipelines import charts, config
 from pipelines import data_access as da
 
 st.title("KPI Bridge — L6 scorecard")
@@ -54,4 +54,4 @@ if info:
             fig = charts.weekly_trends(weeks, f"Weekly L6 trend — {q['label']}"
                                        + (" to date" if card["to_date"] else ""))
             ui.chart(fig, f"weekly_trend_{q['label']}", key=f"home_trend_{q['label']}",
-                     data=weeks.select(["period_start", *charts.SHORT.keys(), "interactions"]))
+                     data=weeks.select(["period_start", *config.METRICS, "interactions"]))

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 import plotly.graph_objects as go
 import polars as pl
 
-from pipelines import config
+from pipelines import bridge_metrics, config
 
 FONT = dict(family="Source Sans Pro, DejaVu Sans, Arial, sans-serif", size=16, color="#1f2933")
 STATUS_COLORS = {"green": "#1b7f3b", "amber": "#b86e00", "red": "#c62828", "n/a": "#6b7280"}
@@ -24,7 +24,12 @@ SERIES = ["#1f5fa8", "#d9480f", "#5f3dc4", "#0b7285", "#5c940d", "#a61e4d"]
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 UNIT_TEXT = {"share": "%", "seconds": "s", "per 100 queries": "per 100 queries", "points": "pts", "USD": "USD"}
 SHORT = {"tcr": "TCR", "hr": "HR", "tta_p50_s": "TTA p50", "hitl_per_100": "HitL-F",
-         "retention_delta_pts": "RΔ", "cpvo_usd": "CPVO"}
+         "retention_delta_pts": "RΔ", "cpvo_usd": "CPVO",
+         # bridge measures (Explore): short names that also travel in the URL
+         "support_contacts_per_1k": "Tickets/1k", "agent_hours": "Agent h", "support_cost_usd": "Support $",
+         "corrections_escalations_per_100": "Corr+esc/100", "human_review_hours": "Review h",
+         "review_cost_usd": "Review $", "valid_outputs": "Valid outputs", "minutes_saved_per_task": "Min saved/task",
+         "user_hours_saved": "User h saved", "productivity_value_usd": "Productivity $", "ai_spend_usd": "AI spend $"}
 GRAIN_WORDS = {"day": "day", "week": "ISO week (Mon)", "month": "month", "quarter": "quarter", "all": "whole range"}
 
 
@@ -32,7 +37,18 @@ GRAIN_WORDS = {"day": "day", "week": "ISO week (Mon)", "month": "month", "quarte
 # formatting
 # --------------------------------------------------------------------------------------
 def _meta(metric: str) -> dict:
-    return config.metric_contract()["metrics"][metric]
+    """An L6 metric's contract entry, or a bridge measure's {"label", "unit", "kind"}."""
+    if metric in config.METRICS:
+        return config.metric_contract()["metrics"][metric]
+    return bridge_metrics.meta(metric)
+
+
+def label(metric: str) -> str:
+    return _meta(metric)["label"]
+
+
+def has_thresholds(metric: str) -> bool:
+    return metric in config.METRICS
 
 
 def scale(metric: str) -> float:
@@ -65,8 +81,14 @@ def fmt_value(metric: str, v: float | None) -> str:
     if unit == "points":
         return f"{v:+.1f} pts"
     if unit == "USD":
-        return f"${v:.4f}"
-    return f"{v:.3g}"
+        return f"${v:.4f}" if metric in config.METRICS else fmt_usd(v)
+    if unit == "hours":
+        return f"{v:,.1f} h"
+    if unit in ("valid outputs", "users"):
+        return f"{v:,.0f}"
+    if metric in config.METRICS:
+        return f"{v:.3g}"
+    return f"{v:,.2f} {unit}"
 
 
 def fmt_change(metric: str, change: float | None) -> str | None:
@@ -246,9 +268,14 @@ def metric_timeseries(series: list[tuple[str, pl.DataFrame]] | pl.DataFrame, met
         y = [None if _bad(v) else v * s for v in raw]
         values += [v for v in y if v is not None]
         st_col = f"{metric}_status"
-        statuses = df[st_col].to_list() if st_col in df.columns else [config.status(metric, v) for v in raw]
-        hover = [f"{name + ' · ' if name else ''}{p}: {fmt_value(metric, v)} — {status_text(stt)}"
-                 for p, v, stt in zip(x, raw, statuses)]
+        if not has_thresholds(metric):  # a bridge measure: no contract threshold, no status
+            statuses = [None] * len(raw)
+        elif st_col in df.columns:
+            statuses = df[st_col].to_list()
+        else:
+            statuses = [config.status(metric, v) for v in raw]
+        hover = [f"{name + ' · ' if name else ''}{p}: {fmt_value(metric, v)}"
+                 + (f" — {status_text(stt)}" if stt else "") for p, v, stt in zip(x, raw, statuses)]
         color = SERIES[i % len(SERIES)]
         err = None
         if metric == "retention_delta_pts" and "rd_ci_low" in df.columns:
@@ -276,7 +303,11 @@ def metric_timeseries(series: list[tuple[str, pl.DataFrame]] | pl.DataFrame, met
     if not values:
         return empty_figure(title, "No data for this slice and period.")
     lo, hi = span if span else (min(values), max(values))
-    _bands(f, metric, lo, hi)
+    if has_thresholds(metric):
+        _bands(f, metric, lo, hi)
+    elif span:  # side by side charts share their y axis
+        pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1
+        f.axis("yaxis", range=[0 if lo >= 0 else lo - pad, hi + pad])
     f.axis("xaxis", title=dict(text=f"Period start (UTC, {GRAIN_WORDS.get(grain, grain)})"), type="date")
     f.axis("yaxis", title=dict(text=axis_title(metric)))
     extra = {"barmode": "group"} if kind == "bar" else {}

@@ -29,7 +29,7 @@ import duckdb
 import polars as pl
 import streamlit as st
 
-from pipelines import CONFIG_DIR, ROOT, SQL_DIR, config, stats, warehouse
+from pipelines import CONFIG_DIR, ROOT, SQL_DIR, bridge_metrics, config, stats, warehouse
 from pipelines import l6 as l6_mod
 
 SLICES: tuple[str, ...] = tuple(l6_mod.SLICES)  # feature, domain, model_version, segment, experiment_group
@@ -37,6 +37,9 @@ SLICE_LABELS = {"feature": "Feature", "domain": "Domain", "segment": "Segment",
                 "model_version": "Model version", "experiment_group": "Experiment group"}
 GRAINS = ("day", "week", "month", "quarter")
 METRICS = config.METRICS
+BRIDGE_MEASURES = bridge_metrics.MEASURES  # the bridge measures Explore offers beside the L6 metrics
+SUPPORT_MEASURES, SUPPORT_NOTE = bridge_metrics.SUPPORT, bridge_metrics.SUPPORT_NOTE
+bridge_assumptions_note = bridge_metrics.assumptions_note
 NULL_LABEL = "(none)"  # how a null slice value (e.g. experiment_group) is shown and filtered
 
 
@@ -272,6 +275,35 @@ def l6(by: str, filters: dict | None = None, date_from: dt.date | None = None,
     if metrics is not None and "retention_delta_pts" not in metrics and by in GRAINS:
         return _l6_no_rd(by, clean, date_from, date_to, db=db)
     return _l6_cached(by, clean, date_from, date_to, db=db)
+
+
+@_reader
+def _bridge_metrics_cached(db: str, stamp: int, by: str, filters: dict, date_from, date_to) -> pl.DataFrame:
+    with _connect(db) as con:
+        if not warehouse.table_exists(con, "tickets_daily"):
+            raise WarehouseUnavailable(
+                "This warehouse was built before the bridge measures existed (no tickets_daily table): "
+                "rebuild it with `python -m pipelines run --source DIR` or `python -m pipelines demo`.")
+        return bridge_metrics.table(con, by, filters or None, date_from, date_to)
+
+
+def explore(by: str, filters: dict | None = None, date_from: dt.date | None = None,
+            date_to: dt.date | None = None, metrics: list[str] | tuple[str, ...] = (),
+            db: str | Path | None = None) -> pl.DataFrame:
+    """What Explore charts: one row per period with the L6 metrics (and statuses) and, when
+    `metrics` holds any, the bridge measures (`bridge_metrics.MEASURES`) of the same slice.
+    Periods with tickets but no selected interaction (a holdout slice) come with the L6
+    columns null."""
+    l6_metrics = [m for m in metrics if m in METRICS]
+    table = l6(by, filters, date_from, date_to, db=db, metrics=l6_metrics)
+    if not any(m in bridge_metrics.MEASURES for m in metrics):
+        return table
+    clean, has_null = _split_null_filters(_norm_filters(filters))
+    if has_null:
+        raise ValueError("`(none)` cannot be combined into a bridge slice; pick named values")
+    extra = _bridge_metrics_cached(by, clean, date_from, date_to, db=db)
+    extra = extra.select(["period_start", *bridge_metrics.MEASURES, "ce_n", "tickets"])
+    return table.join(extra, on="period_start", how="full", coalesce=True).sort("period_start")
 
 
 def warm_up(db: str | Path | None = None) -> dict:

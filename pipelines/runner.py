@@ -33,6 +33,7 @@ METRIC_MODELS = [
     "metrics/int_interactions.sql",
     "metrics/int_user_active_days.sql",
     "metrics/l6_daily.sql",
+    "metrics/tickets_daily.sql",
 ]
 
 

@@ -109,3 +109,74 @@ def test_reference_sanity(wh):
     assert t["retention_delta_pts"].drop_nulls().len() > 0, "no month with a RΔ value"
     assert t["hr"].drop_nulls().len() > 0
     assert tables["stg_infra_costs"].height > 0, "demo has no infra_costs"
+
+
+# ------------------------------------------------------------------ bridge measures (Explore)
+def _reference_bridge(con, tables, by, filters):
+    """The bridge measures of pipelines/bridge_metrics.py, rewritten in polars from the staged
+    tables and config/assumptions.toml (read here with tomllib)."""
+    import tomllib  # noqa: PLC0415
+
+    import polars as pl  # noqa: PLC0415
+    from reference_l6 import final_verdicts, period_of  # noqa: PLC0415
+
+    a = tomllib.loads((REPO_ROOT / "config" / "assumptions.toml").read_text())["assumptions"]
+    base = a["manual_baseline_minutes_per_task"]
+    filters = filters or {}
+    users = tables["stg_users"].select("user_id", "segment", "experiment_group")
+    itv = tables["stg_interventions"].group_by("interaction_id").agg(pl.col("duration_s").sum().alias("itv_s"))
+    i = (tables["stg_interactions"].join(users, on="user_id", how="left")
+         .join(final_verdicts(tables["stg_adjudications"]), on="interaction_id", how="left")
+         .join(itv, on="interaction_id", how="left")
+         .with_columns(date=pl.col("ts").dt.date()))
+    for k, v in filters.items():
+        i = i.filter(pl.col(k).is_in(v))
+    i = i.with_columns(
+        ce=pl.col("outcome").is_in(["corrected", "escalated"]),
+        valid=(pl.col("outcome") == "completed") & ~pl.col("final_hallucinated").fill_null(False),
+        base=pl.col("feature").replace_strict(base["by_feature"], default=base["default"], return_dtype=pl.Float64))
+    i = i.with_columns(tta=pl.when(pl.col("valid") & pl.col("verification_ms").is_not_null())
+                       .then((pl.col("latency_ms") + pl.col("verification_ms")) / 1000.0))
+    i = i.with_columns(period=pl.col("date").map_elements(lambda d: period_of(d, by), return_dtype=pl.Date))
+    infra = tables["stg_infra_costs"]
+    if "feature" in filters:
+        infra = infra.filter(pl.col("feature").is_in(filters["feature"]))
+    infra = infra.with_columns(period=pl.col("date").map_elements(lambda d: period_of(d, by), return_dtype=pl.Date))
+    out = {}
+    for (p,), g in i.group_by("period"):
+        n, ce = g.height, g["ce"].sum()
+        ce_s = g.filter("ce")["itv_s"].fill_null(0).sum()
+        hours = ce_s / 3600 + ce * a["review_minutes_per_correction"]["value"] / 60
+        t = g.filter(pl.col("tta").is_not_null())
+        saved = ((t["base"] - t["tta"] / 60).mean()) if t.height else None
+        v = g["valid"].sum()
+        out[p] = {"corrections_escalations_per_100": 100 * ce / n, "human_review_hours": hours,
+                  "review_cost_usd": hours * a["reviewer_cost_per_hour_usd"]["value"],
+                  "valid_outputs": v, "minutes_saved_per_task": saved,
+                  "user_hours_saved": None if saved is None else saved * v / 60,
+                  "ai_spend_usd": g["cost_usd"].sum() + infra.filter(pl.col("period") == p)["cost_usd"].sum()}
+    if not set(filters) & {"feature", "domain", "model_version"}:
+        tk = con.sql("select user_id, created_ts, handle_time_min from stg_support_tickets").pl()
+        tk = tk.join(users, on="user_id", how="left").with_columns(date=pl.col("created_ts").dt.date())
+        for k, v in filters.items():
+            tk = tk.filter(pl.col(k).is_in(v))
+        tk = tk.with_columns(period=pl.col("date").map_elements(lambda d: period_of(d, by), return_dtype=pl.Date))
+        for (p,), g in tk.group_by("period"):
+            row = out.setdefault(p, {})
+            row["agent_hours"] = g["handle_time_min"].sum() / 60
+            n = i.filter(pl.col("period") == p).height
+            row["support_contacts_per_1k"] = 1000 * g.height / n if n else None
+    return out
+
+
+@pytest.mark.parametrize("by,slice_name", [("week", "none"), ("month", "segment"), ("week", "feature")])
+def test_bridge_measures_match_reference(wh, by, slice_name):
+    from pipelines import bridge_metrics  # noqa: PLC0415
+    con, tables = wh
+    filters = _filters(tables, slice_name)
+    got = {r["period_start"]: r for r in bridge_metrics.table(con, by, filters).iter_rows(named=True)}
+    exp = _reference_bridge(con, tables, by, filters)
+    assert sorted(got) == sorted(exp)
+    problems = [f"{p} {c}: got {got[p][c]!r} reference {v!r}" for p, row in exp.items() for c, v in row.items()
+                if not _same(got[p][c], v)]
+    assert not problems, "\n".join(problems[:20])

@@ -3,6 +3,9 @@
 -- Additive components only (counts and sums), so any period and any slice rolls up
 -- exactly by summing. TTA quantiles and RΔ do not add up: they are computed from
 -- int_interactions / int_user_active_days for the requested period and slice.
+-- The bridge's interaction-level measures roll up from here too (sql/queries/
+-- bridge_metrics.sql): ce_n / ce_intervention_s (outputs corrected or escalated and the
+-- human intervention seconds on them) and tta_sum_s (minutes saved vs the manual baseline).
 with interactions as (
     select * from int_interactions
 ),
@@ -25,7 +28,11 @@ final as (
         sum(n_interventions) as interventions,
         sum(intervention_s) as intervention_s,
         coalesce(sum(cost_usd), 0) as cost_usd,
-        count(tta_s) as tta_n
+        count(tta_s) as tta_n,
+        coalesce(sum(tta_s), 0) as tta_sum_s,
+        count(*) filter (where outcome in ('corrected', 'escalated')) as ce_n,
+        coalesce(sum(intervention_s) filter (where outcome in ('corrected', 'escalated')), 0)
+            as ce_intervention_s
     from interactions
     group by all
 )

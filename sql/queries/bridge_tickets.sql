@@ -1,0 +1,27 @@
+-- The bridge's support measures for one grain and user slice (Explore).
+-- Grain of the result: period (period_start) with tickets created in it. Tickets carry
+-- no feature, domain or model version, so only the user-attribute slices apply; the
+-- caller does not ask this query for an interaction-attribute slice.
+-- Parameters:
+--   $grain                          'day' | 'week' | 'month' | 'quarter'
+--   $segments, $experiment_groups   user-attribute slices (list or null)
+--   $date_from, $date_to            optional date range on the creation date (or null)
+with tickets as (
+    select * from tickets_daily
+    where ($segments is null or list_contains($segments, segment))
+      and ($experiment_groups is null or list_contains($experiment_groups, experiment_group))
+      and ($date_from is null or created_date >= $date_from)
+      and ($date_to is null or created_date <= $date_to)
+),
+
+final as (
+    select
+        cast(date_trunc($grain, created_date) as date) as period_start,
+        cast(sum(tickets) as bigint) as tickets,
+        cast(sum(escalated_tickets) as bigint) as escalated_tickets,
+        sum(handle_time_min) as handle_time_min
+    from tickets
+    group by all
+)
+
+select * from final order by period_start
