@@ -25,7 +25,7 @@ if da.warehouse_exists():
     except da.WarehouseUnavailable:
         values = None
 fig = charts.threshold_ladder(values, f"Thresholds at a glance{label}")
-st.plotly_chart(fig, config=charts.PLOTLY_CONFIG, key="thresholds")
+st.plotly_chart(fig, config=charts.PLOTLY_CONFIG, key="thresholds", theme=None)
 
 for m in defs["metrics"]:
     with st.container(border=True):

@@ -21,7 +21,8 @@ QP = "query-params"
 BY_SHORT = {charts.SHORT[m]: m for m in (*config.METRICS, *da.BRIDGE_MEASURES)}
 
 c1, c2, c3 = st.columns([3, 2, 1])
-picked = c1.multiselect("Metrics", list(BY_SHORT), default=["TCR", "HR"], key="metrics", bind=QP,
+picked = c1.multiselect("Metrics", list(BY_SHORT), default=[charts.SHORT[m] for m in da.EXPLORE_DEFAULT_METRICS],
+                        key="metrics", bind=QP,
                         help="L6 metrics: " + "; ".join(f"{k}: {charts.label(m)}" for k, m in BY_SHORT.items()
                                                         if m in config.METRICS)
                         + ". Bridge measures (behavior, operations, P&L): "
@@ -79,29 +80,26 @@ if all(df.is_empty() for _, _, df in frames):
     st.stop()
 
 # ------------------------------------------------------------------ charts
+# one figure: a row per metric, a column per side (small multiples draw far faster in a
+# browser than one Plotly chart per metric)
+support_cut = [m for m in metrics if m in da.SUPPORT_MEASURES
+               and all(df.is_empty() or df[m].null_count() == df.height for _, _, df in frames)]
+fig = charts.metric_panels([(name, df) for name, _, df in frames], metrics, grain, kind=kind,
+                           notes={m: da.SUPPORT_NOTE for m in support_cut})
+ui.chart(fig, f"explore_{grain}_{ui.slug(filter_words)}", key="explore")
+if support_cut:
+    st.caption(f"{', '.join(charts.SHORT[m] for m in support_cut)}: {da.SUPPORT_NOTE}")
 for m in metrics:
-    title_base = f"{charts.label(m)} by {charts.GRAIN_WORDS[grain]}"
-    chart_cols = st.columns(len(frames))
-    span = charts.value_span([df for _, _, df in frames], m)  # side by side charts share their y axis
-    for i, (col, (name, _, df)) in enumerate(zip(chart_cols, frames)):
-        with col:
-            title = title_base + (f" — {name}" if name else "")
-            if df.is_empty():
-                st.info(f"No interactions for {name or 'this slice'}.", icon=":material/search_off:")
-                continue
-            if m in da.SUPPORT_MEASURES and df[m].null_count() == df.height:
-                st.info(f"{title}: {da.SUPPORT_NOTE}", icon=":material/info:")
-                continue
-            fig = charts.metric_timeseries(df, m, grain, kind=kind, title=title, span=span)
-            ui.chart(fig, f"{m}_{grain}_{ui.slug(name) or 'all'}", key=f"{m}_{i}")
-            warned = da.metric_warnings(m) if i == 0 else []
-            if warned:
-                st.caption(":orange[⚠ Data-quality warnings on this metric's inputs:] " + "; ".join(warned))
-            if m == "retention_delta_pts" and df[m].null_count():
-                n_missing = df[m].null_count()
-                st.caption(f"RΔ is insufficient data in {n_missing} of {df.height} periods: each group needs at least "
-                           f"{config.metric_contract()['retention']['min_group_size']} users whose 7-day window "
-                           "has ended (see rd_n_ai / rd_n_non_ai in the table).")
+    warned = da.metric_warnings(m) if m in config.METRICS else []
+    if warned:
+        st.caption(f":orange[⚠ Data-quality warnings on the inputs of {charts.SHORT[m]}:] " + "; ".join(warned))
+if "retention_delta_pts" in metrics:
+    for name, _, df in frames:
+        if not df.is_empty() and df["retention_delta_pts"].null_count():
+            st.caption(f"RΔ{' (' + name + ')' if name else ''} is insufficient data in "
+                       f"{df['retention_delta_pts'].null_count()} of {df.height} periods: each group needs at least "
+                       f"{config.metric_contract()['retention']['min_group_size']} users whose 7-day window "
+                       "has ended (see rd_n_ai / rd_n_non_ai in the table).")
 
 # ------------------------------------------------------------------ the numbers shown
 extra = {"hr": ["hr_coverage"], "tta_p50_s": ["tta_p90_s", "tta_n"],

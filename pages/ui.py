@@ -120,7 +120,7 @@ def chart(fig: go.Figure, name: str, key: str, data: pl.DataFrame | None = None)
     """A chart with its PNG download (rendered on click) and, when given, the CSV of its numbers."""
     cfg = dict(charts.PLOTLY_CONFIG)
     cfg["toImageButtonOptions"] = {**cfg["toImageButtonOptions"], "filename": slug(name)}
-    st.plotly_chart(fig, config=cfg, key=f"chart_{key}")
+    st.plotly_chart(fig, config=cfg, key=f"chart_{key}", theme=None)  # our template; skips the theme pass
     c1, c2, _ = st.columns([1, 1, 4])
     with c1:
         st.download_button("PNG", data=lambda f=fig: report.png_bytes(f), file_name=f"{slug(name)}.png",

@@ -232,36 +232,15 @@ def _bands(f: _Fig, metric: str, lo: float, hi: float, axis: int = 1, labels: bo
     f.axis(f"yaxis{_ax(axis)}", range=[bottom, top])
 
 
-def value_span(frames: Iterable[pl.DataFrame], metric: str) -> tuple[float, float] | None:
-    """The display-unit range a metric spans over several frames (to share a y axis)."""
-    s, vals = scale(metric), []
-    for df in frames:
-        if df is None or df.is_empty():
-            continue
-        cols = [metric] + (["rd_ci_low", "rd_ci_high"] if metric == "retention_delta_pts" else []) \
-            + (["tta_p90_s"] if metric == "tta_p50_s" else [])
-        for c in cols:
-            if c in df.columns:
-                vals += [v * (s if c == metric else 1) for v in df[c].to_list() if not _bad(v)]
-    return (min(vals), max(vals)) if vals else None
-
-
-def metric_timeseries(series: list[tuple[str, pl.DataFrame]] | pl.DataFrame, metric: str, grain: str,
-                      kind: str = "line", title: str | None = None, height: int = 440,
-                      span: tuple[float, float] | None = None) -> go.Figure:
-    """One metric over periods for one or more named series, with threshold bands.
-
-    `series`: a frame with period_start and the metric (and `<metric>_status`), or a list
-    of (name, frame). Markers carry the status as a shape and in the hover text."""
-    if isinstance(series, pl.DataFrame):
-        series = [("", series)]
+def _draw_series(f: _Fig, series: list[tuple[str, pl.DataFrame]], metric: str, kind: str, axis: int = 1,
+                 color_from: int = 0, legend: bool = True) -> list[float]:
+    """One metric's traces (one per named frame) on axis `axis`; returns the plotted values."""
     label = SHORT.get(metric, metric)
-    title = title or f"{_meta(metric)['label']} by {GRAIN_WORDS.get(grain, grain)}"
     s = scale(metric)
     values: list[float] = []
-    f = _Fig()
+    ref = dict(xaxis=f"x{_ax(axis)}", yaxis=f"y{_ax(axis)}")
     for i, (name, df) in enumerate(series):
-        if df is None or df.is_empty():
+        if df is None or df.is_empty() or metric not in df.columns:
             continue
         x = [str(d) for d in df["period_start"].to_list()]
         raw = df[metric].to_list()
@@ -276,7 +255,7 @@ def metric_timeseries(series: list[tuple[str, pl.DataFrame]] | pl.DataFrame, met
             statuses = [config.status(metric, v) for v in raw]
         hover = [f"{name + ' · ' if name else ''}{p}: {fmt_value(metric, v)}"
                  + (f" — {status_text(stt)}" if stt else "") for p, v, stt in zip(x, raw, statuses)]
-        color = SERIES[i % len(SERIES)]
+        color = SERIES[(color_from + i) % len(SERIES)]
         err = None
         if metric == "retention_delta_pts" and "rd_ci_low" in df.columns:
             lo, hi = df["rd_ci_low"].to_list(), df["rd_ci_high"].to_list()
@@ -287,31 +266,111 @@ def metric_timeseries(series: list[tuple[str, pl.DataFrame]] | pl.DataFrame, met
             values += [v for v in lo + hi if not _bad(v)]
         if kind == "bar":
             f.data.append(dict(type="bar", x=x, y=y, name=name or label, marker=dict(color=color), error_y=err,
-                               hovertext=hover, hoverinfo="text",
+                               hovertext=hover, hoverinfo="text", showlegend=legend, **ref,
                                text=[STATUS_ICONS.get(stt, "") for stt in statuses], textposition="outside"))
         else:
             f.data.append(dict(type="scatter", x=x, y=y, name=name or label, mode="lines+markers",
-                               line=dict(color=color, width=3),
+                               line=dict(color=color, width=3), showlegend=legend, **ref,
                                marker=dict(size=11, symbol=[STATUS_SYMBOLS.get(stt, "circle") for stt in statuses],
                                            color=color, line=dict(width=1, color="white")),
                                error_y=err, hovertext=hover, hoverinfo="text", connectgaps=False))
         if metric == "tta_p50_s" and "tta_p90_s" in df.columns:
             y90 = [None if _bad(v) else v for v in df["tta_p90_s"].to_list()]
             values += [v for v in y90 if v is not None]
-            f.data.append(dict(type="scatter", x=x, y=y90, name=f"{name + ' ' if name else ''}p90", mode="lines",
-                               line=dict(color=color, width=2, dash="dot"), hoverinfo="x+y"))
+            f.data.append(dict(type="scatter", x=x, y=y90, name=f"{name + ' ' if name else ''}TTA p90", mode="lines",
+                               line=dict(color=color, width=2, dash="dot"), hoverinfo="x+y", showlegend=legend,
+                               **ref))
+    return values
+
+
+def _value_axis(f: _Fig, metric: str, lo: float, hi: float, axis: int = 1, labels: bool = True) -> None:
+    """Threshold bands for an L6 metric; a plain range from zero for a bridge measure."""
+    if has_thresholds(metric):
+        _bands(f, metric, lo, hi, axis=axis, labels=labels)
+    else:
+        pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1
+        f.axis(f"yaxis{_ax(axis)}", range=[0 if lo >= 0 else lo - pad, hi + pad])
+
+
+def metric_timeseries(series: list[tuple[str, pl.DataFrame]] | pl.DataFrame, metric: str, grain: str,
+                      kind: str = "line", title: str | None = None, height: int = 440,
+                      span: tuple[float, float] | None = None) -> go.Figure:
+    """One metric over periods for one or more named series, with threshold bands.
+
+    `series`: a frame with period_start and the metric (and `<metric>_status`), or a list
+    of (name, frame). Markers carry the status as a shape and in the hover text."""
+    if isinstance(series, pl.DataFrame):
+        series = [("", series)]
+    title = title or f"{_meta(metric)['label']} by {GRAIN_WORDS.get(grain, grain)}"
+    f = _Fig()
+    values = _draw_series(f, series, metric, kind)
     if not values:
         return empty_figure(title, "No data for this slice and period.")
     lo, hi = span if span else (min(values), max(values))
-    if has_thresholds(metric):
-        _bands(f, metric, lo, hi)
-    elif span:  # side by side charts share their y axis
-        pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1
-        f.axis("yaxis", range=[0 if lo >= 0 else lo - pad, hi + pad])
+    _value_axis(f, metric, lo, hi)
     f.axis("xaxis", title=dict(text=f"Period start (UTC, {GRAIN_WORDS.get(grain, grain)})"), type="date")
     f.axis("yaxis", title=dict(text=axis_title(metric)))
     extra = {"barmode": "group"} if kind == "bar" else {}
     return f.build(title, height=height, showlegend=len(series) > 1 or metric == "tta_p50_s", **extra)
+
+
+def metric_panels(sides: list[tuple[str, pl.DataFrame]], metrics: list[str], grain: str, kind: str = "line",
+                  title: str | None = None, notes: dict[str, str] | None = None) -> go.Figure:
+    """Explore's small multiples in ONE figure: a row per metric, a column per side (slice).
+
+    One figure rather than one per metric: on a 2-core machine every extra Plotly chart on
+    a page costs the browser 0.3-0.9 s before anything is drawn; extra subplots cost little.
+    Side by side cells share their y range; L6 metrics carry their threshold bands.
+    `notes`: metric -> a sentence drawn in its cells instead of data (e.g. support measures
+    on a feature slice)."""
+    notes = notes or {}
+    rows, cols = len(metrics), len(sides)
+    words = GRAIN_WORDS.get(grain, grain)
+    names = [n for n, _ in sides if n]
+    title = title or (", ".join(SHORT.get(m, m) for m in metrics) + f" by {words}"
+                      + (f" — {' vs '.join(names)}" if names else ""))
+    row_h, top, bottom = 330, 110, 125
+    height = rows * row_h + top + bottom
+    vgap = 95 / height
+    f = _Fig()
+    _grid(f, rows, cols, [f"{label(m)} ({unit_text(m)})" + (f" — {name}" if name else "")
+                          for m in metrics for name, _ in sides], hgap=0.07 if cols > 1 else 0, vgap=vgap)
+    drawn = False
+    for r, m in enumerate(metrics):
+        cells = []
+        for c, (name, df) in enumerate(sides):
+            n = r * cols + c + 1
+            f.axis(f"xaxis{_ax(n)}", type="date", matches="x" if n > 1 else None,
+                   title=dict(text=f"period start (UTC, {words})") if r == rows - 1 else None)
+            f.axis(f"yaxis{_ax(n)}", title=dict(text=axis_title(m)) if c == 0 else None)
+            if m in notes:
+                cells.append((n, []))
+                f.annotations.append(dict(text=_wrap(notes[m], 60), x=0.5, y=0.5, xref=f"x{_ax(n)} domain",
+                                          yref=f"y{_ax(n)} domain", showarrow=False,
+                                          font=dict(size=14, color=STATUS_COLORS["n/a"])))
+                f.axis(f"yaxis{_ax(n)}", visible=False)
+                continue
+            vals = _draw_series(f, [(name, df)], m, kind, axis=n, color_from=c,
+                                legend=(r == 0 and cols > 1) or (m == "tta_p50_s" and c == 0))
+            cells.append((n, vals))
+        every = [v for _, vals in cells for v in vals]
+        for n, vals in cells:
+            if m in notes:
+                continue
+            if every:
+                drawn = True
+                _value_axis(f, m, min(every), max(every), axis=n, labels=n % cols == 1 or cols == 1)
+            else:
+                f.annotations.append(dict(text="No data for this slice and period.", x=0.5, y=0.5,
+                                          xref=f"x{_ax(n)} domain", yref=f"y{_ax(n)} domain", showarrow=False,
+                                          font=dict(size=14, color=STATUS_COLORS["n/a"])))
+    if not drawn and not notes:
+        return empty_figure(title, "No data for this slice and period.")
+    extra = {"barmode": "group"} if kind == "bar" else {}
+    # the legend under the period axis title: the top holds the title and the panel titles
+    legend = dict(orientation="h", yanchor="top", y=-(bottom - 30) / (height - top - bottom), xanchor="left", x=0.0)
+    return f.build(title, height=height, margin=dict(l=80, r=30, t=top, b=bottom), showlegend=True,
+                   legend=legend, **extra)
 
 
 def _grid(f: _Fig, rows: int, cols: int, titles: list[str], hgap: float = 0.07, vgap: float = 0.2,

@@ -40,6 +40,8 @@ METRICS = config.METRICS
 BRIDGE_MEASURES = bridge_metrics.MEASURES  # the bridge measures Explore offers beside the L6 metrics
 SUPPORT_MEASURES, SUPPORT_NOTE = bridge_metrics.SUPPORT, bridge_metrics.SUPPORT_NOTE
 bridge_assumptions_note = bridge_metrics.assumptions_note
+EXPLORE_DEFAULT_METRICS = ("tcr", "hr")  # Explore's default view (pages/explore.py reads it too)
+WARM_VALUES_PER_SLICE = 12  # warm-up: single-value filters per slice, at most
 NULL_LABEL = "(none)"  # how a null slice value (e.g. experiment_group) is shown and filtered
 
 
@@ -323,7 +325,7 @@ def warm_up(db: str | Path | None = None) -> dict:
     if not info.get("has_results") or not info.get("interactions"):
         return {"skipped": "no results"}
     step("slices", lambda: slice_options(db=db))
-    step("explore_default", lambda: l6("week", db=db, metrics=["tcr", "hr"]))
+    step("explore_default", lambda: l6("week", db=db, metrics=list(EXPLORE_DEFAULT_METRICS)))
     step("l6_quarter", lambda: l6("quarter", db=db))
     step("l6_week", lambda: l6("week", db=db))
     p = periods(db=db)
@@ -333,6 +335,14 @@ def warm_up(db: str | Path | None = None) -> dict:
         step("bridge", lambda: bridge_report(q["label"], db=db))
     step("gates", lambda: (gate_report(db=db), gate_history(db=db), runs(db=db)))
     step("audit", lambda: audit_state(db=db))
+    # then Explore's likeliest next clicks: the default metrics at every grain, and each
+    # single slice value at the default grain (a few dozen roll-ups of l6_daily and TTA scans)
+    default = list(EXPLORE_DEFAULT_METRICS)
+    step("explore_grains", lambda: [l6(g, db=db, metrics=default) for g in GRAINS])
+    opts = slice_options(db=db)
+    step("explore_single_filters", lambda: [l6("week", {s: [v]}, db=db, metrics=default)
+                                            for s in SLICES for v in opts[s][:WARM_VALUES_PER_SLICE]
+                                            if v != NULL_LABEL])
     out["total"] = round(time.perf_counter() - t0, 2)
     return out
 

@@ -18,6 +18,9 @@ How each is measured:
     page's main chart drawn.
   * filter change: on Explore (warm page), the time from a click (period grain, then
     a feature filter) until the chart shows the new view and the app is idle.
+  * floor: the same first-load timing for the least Streamlit app with one Plotly chart
+    (a title and a 3-point line), on the same machine and browser: the part of the budget
+    that Streamlit's and Plotly's own JavaScript take, which no page can go under.
 """
 from __future__ import annotations
 
@@ -107,13 +110,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free localhost port over `db`; (process, url) once healthy."""
+def start_server(db: Path, log_path: Path, app: Path = ROOT / "app.py") -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` (or `app`) on a free localhost port over `db`; (process, url) once healthy."""
     port = _free_port()
     env = {**os.environ, "KPI_BRIDGE_DB": str(db)}
     env.pop("KPI_BRIDGE_DEBUG", None)
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                              "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -156,7 +159,38 @@ def _wait_chart_title(page, text: str) -> None:
         arg=text, timeout=120_000)
 
 
-def browser(db: Path, repeat: int) -> dict:
+FLOOR_APP = """import plotly.graph_objects as go
+import streamlit as st
+st.title("Floor")
+st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])))
+"""
+
+
+def floor(repeat: int) -> dict:
+    """What this machine and browser need for the least Streamlit page with one Plotly chart
+    (a title and a 3-point line): the part of the 3 s budget no page of ours can go under."""
+    from playwright.sync_api import sync_playwright
+
+    work = Path(tempfile.mkdtemp(prefix="kpi_bridge_floor_"))
+    (work / "floor.py").write_text(FLOOR_APP)
+    proc, url = start_server(Path(os.devnull), work / "streamlit.log", app=work / "floor.py")
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            runs = []
+            for _ in range(repeat + 1):
+                ctx = b.new_context(viewport={"width": 1600, "height": 1000})
+                runs.append(_load(ctx, url, True))
+                ctx.close()
+            b.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    runs = runs[1:]  # the first visit also warms the server
+    return {k: round(statistics.median(r[k] for r in runs), 2) for k in ("content_ready_s", "chart_drawn_s")}
+
+
+def browser(db: Path, repeat: int, pages: list[str] | None = None) -> dict:
     if not Path(CHROMIUM).exists():
         return {"error": f"{CHROMIUM} is missing (apt-get install chromium)"}
     from playwright.sync_api import sync_playwright
@@ -169,9 +203,10 @@ def browser(db: Path, repeat: int) -> dict:
             b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             warm_ctx = b.new_context(viewport={"width": 1600, "height": 1000})
             has_chart = {}
-            for name, (_, path) in PAGES.items():  # warm the server cache and the HTTP cache
+            chosen = {k: v for k, v in PAGES.items() if not pages or k in pages}
+            for name, (_, path) in chosen.items():  # warm the server cache and the HTTP cache
                 has_chart[name] = _load(warm_ctx, f"{url}/{path}", True)["chart_drawn_s"] is not None
-            for name, (_, path) in PAGES.items():
+            for name, (_, path) in chosen.items():
                 cold_runs, warm_runs = [], []
                 for _ in range(repeat):
                     ctx = b.new_context(viewport={"width": 1600, "height": 1000})
@@ -277,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", type=Path, required=True, help="the warehouse to measure (e.g. a 10M-interaction one)")
     ap.add_argument("--repeat", type=int, default=3, help="warm runs / browser loads per page (default 3)")
     ap.add_argument("--no-browser", action="store_true", help="server-side timings only")
+    ap.add_argument("--browser-only", action="store_true", help="browser timings only (skip the server side)")
+    ap.add_argument("--pages", nargs="*", choices=list(PAGES), help="browser: only these pages (default: all)")
     args = ap.parse_args(argv)
     db = args.db.resolve()
     if not db.exists():
@@ -289,14 +326,19 @@ def main(argv: list[str] | None = None) -> int:
     # server side in a child process: its caches and memory stay out of the browser run
     code = ("import json,sys; from pipelines import perf; "
             f"print(json.dumps(perf.server_side(__import__('pathlib').Path({str(db)!r}), {args.repeat})))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    sys.stderr.write("\n".join(ln for ln in proc.stderr.splitlines() if ln.startswith("[server]")) + "\n")
-    if proc.returncode != 0:
+    proc = (subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+            if not args.browser_only else None)
+    if proc is None:
+        result["server_side"] = {"skipped": "--browser-only"}
+    elif proc.returncode != 0:
         result["server_side"] = {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
     else:
+        sys.stderr.write("\n".join(ln for ln in proc.stderr.splitlines() if ln.startswith("[server]")) + "\n")
         result["server_side"] = json.loads(proc.stdout.strip().splitlines()[-1])
     if not args.no_browser:
-        result["browser"] = browser(db, args.repeat)
+        result["browser"] = browser(db, args.repeat, args.pages)
+        result["browser"]["floor_empty_browser_cache"] = floor(args.repeat)
+        _log(f"[browser] floor (an empty app with one 3-point Plotly chart): {result['browser']['floor_empty_browser_cache']}")
     result["verdict"] = verdict(result)
     result["elapsed_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result, indent=1))

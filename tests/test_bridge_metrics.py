@@ -19,6 +19,7 @@ Fixture (all UTC): ISO week starting Monday 2026-02-09.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -186,8 +187,11 @@ def test_explore_page_charts_bridge_measures_with_hand_values(db, app_env):
     assert week["support_contacts_per_1k"] == pytest.approx(500.0)
     assert week["tcr"] == pytest.approx(4 / 6)  # a1, a4, a5, a6 completed of 6
     assert "tcr_status" in df.columns and "review_cost_usd_status" not in df.columns
-    titles = [c.proto.spec for c in at.get("plotly_chart")]
-    assert len(titles) == 4 and any("Review cost by ISO week" in t for t in titles)
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]  # one figure, a panel per metric
+    assert len(specs) == 1
+    assert specs[0]["layout"]["title"]["text"] == "TCR, Review $, Agent h, Tickets/1k by ISO week (Mon)"
+    panels = [a["text"] for a in specs[0]["layout"]["annotations"]]
+    assert "Review cost (USD)" in panels and "Support agent hours (hours)" in panels
     assert "reviewer_cost_per_hour_usd = 65 USD per hour" in texts(at)
 
     at.multiselect(key="feature").set_value(["code_assistant"]).run()  # tickets have no feature

@@ -153,8 +153,10 @@ def test_explore_filter_change_and_shared_url(server, browser):
     chart_title_has(page, "Segment = ")
     text = page.locator('[data-testid="stMain"]').inner_text()
     assert "by month" in text and "Domain: billing" in text
-    # two slices side by side, two metrics: wait until all four are drawn (they render one by one)
-    page.wait_for_function("sel => document.querySelectorAll(sel).length >= 4", arg=CHART, timeout=30_000)
+    # two slices side by side, two metrics: one figure, four panels, each with its line drawn
+    page.wait_for_function(
+        """() => document.querySelectorAll('[data-testid="stPlotlyChart"] .cartesianlayer .subplot .scatterlayer .trace').length >= 4""",
+        timeout=30_000)
     assert_no_error(page)
     snap(page, "explore_shared_compare")
     ctx.close()
