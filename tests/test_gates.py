@@ -121,8 +121,15 @@ select activity_date, feature, domain, segment, model_version, experiment_group,
        count(*) filter (where is_valid) as valid, count(tier3_hallucinated) as tier3_adjudicated,
        count(*) filter (where tier3_hallucinated) as tier3_hallucinated,
        sum(n_interventions) as interventions, sum(intervention_s) as intervention_s,
-       coalesce(sum(cost_usd), 0) as cost_usd, count(tta_s) as tta_n
+       coalesce(sum(cost_usd), 0) as cost_usd, count(tta_s) as tta_n, coalesce(sum(tta_s), 0) as tta_sum_s,
+       count(*) filter (where outcome in ('corrected', 'escalated')) as ce_n,
+       coalesce(sum(intervention_s) filter (where outcome in ('corrected', 'escalated')), 0) as ce_intervention_s
 from int_interactions group by all;
+
+create table tickets_daily as
+select cast(t.created_ts as date) as created_date, u.segment, u.experiment_group, count(*) as tickets,
+       count(*) filter (where t.escalated) as escalated_tickets, sum(t.handle_time_min) as handle_time_min
+from stg_support_tickets t left join stg_users u using (user_id) group by all;
 """
 
 
@@ -174,6 +181,7 @@ def test_empty_optional_tables_pass(con):
     con.execute("delete from stg_infra_costs")
     con.execute("drop table int_interactions")
     con.execute("drop table l6_daily")
+    con.execute("drop table tickets_daily")
     con.execute(BUILD_SQL[BUILD_SQL.index("create table int_interactions"):])
     raw = gates.run_gate(con, "raw", RUN)
     assert raw.success and {w["expectation"] for w in raw.warnings} == {"expect_table_row_count_to_be_between"}
@@ -185,7 +193,8 @@ def test_empty_optional_tables_pass(con):
 def test_every_stage_table_has_a_suite():
     stems = {p.stem for p in EXPECTATIONS_DIR.glob("*.json")}
     expected = ({f"raw__src_{t}" for t in RAW_TABLES} | {f"staging__stg_{t}" for t in STAGING_TABLES}
-                | {"staging__meta_ingest_summary", "metrics__int_interactions", "metrics__l6_daily"})
+                | {"staging__meta_ingest_summary", "metrics__int_interactions", "metrics__l6_daily",
+                   "metrics__tickets_daily"})
     assert expected <= stems, expected - stems
 
 
@@ -264,6 +273,14 @@ FAILS = [
      "metrics__l6_daily", "interventions_add_up", "interventions", "critical", 1, False),
     ("metrics", "update l6_daily set activity_date = date '2026-03-06' where activity_date = date '2026-03-08'",
      "metrics__l6_daily", "no_missing_days", "activity_date", "warning", 1, True),
+    ("metrics", "update l6_daily set ce_n = interactions + 1 where activity_date = date '2026-03-08' "
+                "and feature = 'code_assistant' and domain = 'billing'",
+     "metrics__l6_daily", "expect_column_pair_values_a_to_be_greater_than_b", "interactions,ce_n",
+     "critical", 1, False),
+    ("metrics", "delete from tickets_daily where created_date = (select min(created_date) from tickets_daily)",
+     "metrics__tickets_daily", "tickets_add_up", "tickets", "critical", 1, False),
+    ("metrics", "update tickets_daily set handle_time_min = -1",
+     "metrics__tickets_daily", "expect_column_values_to_be_between", "handle_time_min", "critical", 2, False),
 ]
 
 
