@@ -83,14 +83,14 @@ if all(df.is_empty() for _, _, df in frames):
 # one figure: a row per metric, a column per side (small multiples draw far faster in a
 # browser than one Plotly chart per metric)
 support_cut = [m for m in metrics if m in da.SUPPORT_MEASURES
-               and all(df.is_empty() or df[m].null_count() == df.height for _, _, df in frames)]
+               and not any(da.support_applies(f) for _, f, _ in frames)]
 fig = charts.metric_panels([(name, df) for name, _, df in frames], metrics, grain, kind=kind,
                            notes={m: da.SUPPORT_NOTE for m in support_cut})
 ui.chart(fig, f"explore_{grain}_{ui.slug(filter_words)}", key="explore")
 if support_cut:
     st.caption(f"{', '.join(charts.SHORT[m] for m in support_cut)}: {da.SUPPORT_NOTE}")
 for m in metrics:
-    warned = da.metric_warnings(m) if m in config.METRICS else []
+    warned = da.metric_warnings(m)
     if warned:
         st.caption(f":orange[⚠ Data-quality warnings on the inputs of {charts.SHORT[m]}:] " + "; ".join(warned))
 if "retention_delta_pts" in metrics:
@@ -133,8 +133,10 @@ st.subheader("The numbers behind the charts")
 st.caption("Rates are fractions (shown as %), RΔ in points, TTA in seconds, CPVO in USD — the same numbers as "
            "`python -m pipelines l6`. Select a row to drill into its interactions.")
 if bridge_shown:
-    st.caption("Bridge measures describe the selected interactions and their users' tickets, with no holdout "
-               "counterfactual: the Bridge page attributes dollars to the AI feature per quarter. "
+    st.caption("Bridge measures describe the selected interactions, and the support tickets of the selected "
+               "users who can use the AI feature (every experiment group but the holdout, unless the slice names "
+               "groups); infra cost is shared out by each feature's interactions. No holdout counterfactual here: "
+               "the Bridge page attributes dollars to the AI feature per quarter (treatment population). "
                + da.bridge_assumptions_note(bridge_shown))
 sel = st.dataframe(shown, hide_index=True, column_config=colcfg, key="l6_table", on_select="rerun",
                    selection_mode="single-row")

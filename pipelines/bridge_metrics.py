@@ -1,10 +1,11 @@
 """The bridge's behavior, operations and P&L measures by period and slice (SPEC §1: slice
 any L6 or bridge metric), for Explore.
 
-The Bridge page's figures are per quarter and compare the treatment population with the
-holdout (the counterfactual). Here the same node measures are computed for *whatever
-the user selected* — any grain, any slice, every selected interaction (the L6 table's
-population) — with no counterfactual: they describe, they do not attribute.
+The Bridge page's figures are per quarter, for the treatment population, against the
+holdout (the counterfactual). Here the same node measures are computed for *whatever the
+user selected* — any grain, any slice, every selected interaction (the L6 table's
+population) — with no counterfactual: they describe, they do not attribute. On a quarter
+and experiment_group = treatment they equal the Bridge page's node values.
 
 Measures (the node definitions of pipelines/bridge.py, same assumptions):
   corrections_escalations_per_100   100 x outputs corrected or escalated / interactions
@@ -16,13 +17,16 @@ Measures (the node definitions of pipelines/bridge.py, same assumptions):
                                     manual baseline minutes - TTA / 60)
   user_hours_saved                  minutes saved per task x valid outputs / 60
   productivity_value_usd            user hours saved x user_hour_value_usd
-  ai_spend_usd                      inference cost + infra cost (CPVO's numerator)
+  ai_spend_usd                      inference cost + each feature's infra cost x the slice's
+                                    share of that feature's interactions (as the Bridge)
   support_contacts_per_1k           tickets created by the slice's users / the slice's AI
                                     interactions x 1,000
   agent_hours                       handle_time_min of those tickets / 60
   support_cost_usd                  agent hours x agent_cost_per_hour_usd
 Support tickets carry no feature, domain or model version: the three support measures
-are null for a slice on those (`support_note` says why) and use the user slices only.
+are null for a slice on those (`support_applies`) and use the user slices only; their
+users are those who can use the AI feature (every experiment group but the holdout)
+unless the slice names experiment groups.
 """
 from __future__ import annotations
 
@@ -43,8 +47,39 @@ INTERACTION_SLICES = ("feature", "domain", "model_version")
 GRAINS = ("day", "week", "month", "quarter")
 COMPONENTS = ("interactions", "valid", "ce_n", "ce_intervention_s", "tta_n", "tta_sum_s", "cost_usd",
               "infra_cost_usd", "tickets", "handle_time_min")
+# The telemetry tables each measure reads (gate warnings on them travel with the measure).
+INPUTS: dict[str, tuple[str, ...]] = {
+    "support_contacts_per_1k": ("support_tickets", "users", "interactions"),
+    "agent_hours": ("support_tickets", "users"),
+    "support_cost_usd": ("support_tickets", "users"),
+    "corrections_escalations_per_100": ("interactions", "users"),
+    "human_review_hours": ("interactions", "interventions", "users"),
+    "review_cost_usd": ("interactions", "interventions", "users"),
+    "valid_outputs": ("interactions", "adjudications", "users"),
+    "minutes_saved_per_task": ("interactions", "adjudications", "users"),
+    "user_hours_saved": ("interactions", "adjudications", "users"),
+    "productivity_value_usd": ("interactions", "adjudications", "users"),
+    "ai_spend_usd": ("interactions", "infra_costs", "users"),
+}
 SUPPORT_NOTE = ("Support tickets carry no feature, domain or model version, so support measures "
                 "cannot be cut by them; clear those filters (segment and experiment group apply).")
+
+
+def support_applies(filters: dict | None) -> bool:
+    """Tickets can be cut by this slice (no feature, domain or model-version filter)."""
+    return not any((filters or {}).get(s) for s in INTERACTION_SLICES)
+
+
+def touched(stage: str, table: str) -> list[str]:
+    """The measures a gate result on `table` (of `stage`) touches (cf. config.metrics_touched)."""
+    if stage == "metrics":
+        return list(MEASURES)
+    if stage not in ("raw", "staging"):
+        return []
+    source = table.removeprefix("src_").removeprefix("stg_")
+    if source == "meta_ingest_summary":
+        return list(MEASURES)
+    return [m for m in MEASURES if source in INPUTS[m]]
 
 
 def meta(measure: str) -> dict:
@@ -87,7 +122,7 @@ def table(con: duckdb.DuckDBPyConnection, by: str, filters: dict | None = None,
     params = l6.query_params(by, filters, date_from, date_to)
     params = {k: params[k] for k in (*l6.SLICES.values(), "grain", "date_from", "date_to")}
     rows = warehouse.run_query(con, "queries/bridge_metrics.sql", params).pl()
-    support = not any((filters or {}).get(s) for s in INTERACTION_SLICES)
+    support = support_applies(filters)
     tickets = (warehouse.run_query(con, "queries/bridge_tickets.sql",
                                    {k: params[k] for k in ("segments", "experiment_groups", "grain",
                                                            "date_from", "date_to")}).pl()

@@ -81,7 +81,9 @@ def fmt_value(metric: str, v: float | None) -> str:
     if unit == "points":
         return f"{v:+.1f} pts"
     if unit == "USD":
-        return f"${v:.4f}" if metric in config.METRICS else fmt_usd(v)
+        if metric in config.METRICS:
+            return f"${v:.4f}"
+        return fmt_usd(v) if abs(v) >= 100 else f"${v:,.2f}"
     if unit == "hours":
         return f"{v:,.1f} h"
     if unit in ("valid outputs", "users"):
@@ -314,6 +316,14 @@ def metric_timeseries(series: list[tuple[str, pl.DataFrame]] | pl.DataFrame, met
     return f.build(title, height=height, showlegend=len(series) > 1 or metric == "tta_p50_s", **extra)
 
 
+def _panel_title(metric: str) -> str:
+    """The metric's label, with its unit unless the label already says it (or it is long)."""
+    unit = unit_text(metric)
+    if unit.lower() in label(metric).lower() or len(unit) > 12:
+        return label(metric)
+    return f"{label(metric)} ({unit})"
+
+
 def metric_panels(sides: list[tuple[str, pl.DataFrame]], metrics: list[str], grain: str, kind: str = "line",
                   title: str | None = None, notes: dict[str, str] | None = None) -> go.Figure:
     """Explore's small multiples in ONE figure: a row per metric, a column per side (slice).
@@ -333,7 +343,7 @@ def metric_panels(sides: list[tuple[str, pl.DataFrame]], metrics: list[str], gra
     height = rows * row_h + top + bottom
     vgap = 95 / height
     f = _Fig()
-    _grid(f, rows, cols, [f"{label(m)} ({unit_text(m)})" + (f" — {name}" if name else "")
+    _grid(f, rows, cols, [_panel_title(m) + (f" — {name}" if name else "")
                           for m in metrics for name, _ in sides], hgap=0.07 if cols > 1 else 0, vgap=vgap)
     drawn = False
     for r, m in enumerate(metrics):

@@ -39,7 +39,7 @@ GRAINS = ("day", "week", "month", "quarter")
 METRICS = config.METRICS
 BRIDGE_MEASURES = bridge_metrics.MEASURES  # the bridge measures Explore offers beside the L6 metrics
 SUPPORT_MEASURES, SUPPORT_NOTE = bridge_metrics.SUPPORT, bridge_metrics.SUPPORT_NOTE
-bridge_assumptions_note = bridge_metrics.assumptions_note
+bridge_assumptions_note, support_applies = bridge_metrics.assumptions_note, bridge_metrics.support_applies
 EXPLORE_DEFAULT_METRICS = ("tcr", "hr")  # Explore's default view (pages/explore.py reads it too)
 WARM_VALUES_PER_SLICE = 12  # warm-up: single-value filters per slice, at most
 NULL_LABEL = "(none)"  # how a null slice value (e.g. experiment_group) is shown and filtered
@@ -576,7 +576,7 @@ def served_warnings(db: str, stamp: int) -> list[dict]:
 
 
 def metric_warnings(metric: str, db: str | Path | None = None) -> list[str]:
-    """The served run's gate warnings that touch one L6 metric, as sentences."""
+    """The served run's gate warnings that touch one L6 metric or bridge measure, as sentences."""
     if not warehouse_exists(db):
         return []
     return [w["text"] for w in served_warnings(db=db) if metric in w["metrics"]]

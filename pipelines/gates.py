@@ -379,8 +379,9 @@ def latest_report(con: duckdb.DuckDBPyConnection) -> dict:
 
 def served_warnings(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """The failed warning-severity expectations of the run whose results the warehouse
-    serves (its latest successful run), each with the L6 metrics it touches
-    (config.metrics_touched) — so a warning travels with the numbers (SPEC §5)."""
+    serves (its latest successful run), each with the L6 metrics and bridge measures it
+    touches (config.metrics_touched, bridge_metrics.touched) — so a warning travels with
+    the numbers (SPEC §5)."""
     if not (_relation_exists(con, "meta_gate_results") and _relation_exists(con, "meta_runs")):
         return []
     rows = con.execute("""
@@ -392,11 +393,11 @@ def served_warnings(con: duckdb.DuckDBPyConnection) -> list[dict]:
           and g.severity = 'warning' and not g.success
         order by g.evaluated_at, g.suite, g.expectation
     """).fetchall()
-    from pipelines import config
+    from pipelines import bridge_metrics, config
 
     return [{"stage": st, "suite": suite, "table": table, "expectation": exp, "column": col,
              "observed_value": obs, "unexpected_count": n, "run_id": run,
-             "metrics": config.metrics_touched(st, table),
+             "metrics": config.metrics_touched(st, table) + bridge_metrics.touched(st, table),
              "text": f"{suite}: {exp}" + (f" ({col})" if col else "") + (f" — {obs}" if obs else "")}
             for st, suite, table, exp, col, obs, n, run in rows]
 

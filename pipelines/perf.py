@@ -337,8 +337,10 @@ def main(argv: list[str] | None = None) -> int:
         result["server_side"] = json.loads(proc.stdout.strip().splitlines()[-1])
     if not args.no_browser:
         result["browser"] = browser(db, args.repeat, args.pages)
-        result["browser"]["floor_empty_browser_cache"] = floor(args.repeat)
-        _log(f"[browser] floor (an empty app with one 3-point Plotly chart): {result['browser']['floor_empty_browser_cache']}")
+        if "error" not in result["browser"]:
+            result["browser"]["floor_empty_browser_cache"] = floor(args.repeat)
+        _log(f"[browser] floor (an empty app with one 3-point Plotly chart): "
+             f"{result['browser'].get('floor_empty_browser_cache')}")
     result["verdict"] = verdict(result)
     result["elapsed_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result, indent=1))

@@ -14,7 +14,12 @@ Fixture (all UTC): ISO week starting Monday 2026-02-09.
               a5 u2 code_assistant/code completed but tier-1 hallucinated (not valid, no TTA), $0.050
   2026-02-11  a6 u1 code_assistant/code completed, never verified (valid, no TTA), review 60 s, $0.005
   tickets  t1 u1 02-10 30 min, t2 u3 02-10 90 min, t3 u2 02-12 15 min
-  infra    support_assistant 02-10 $1.00, code_assistant 02-11 $2.00
+  infra    support_assistant 02-10 $1.00, code_assistant 02-11 $2.00, doc_summarizer 02-11 $0.50
+           (a feature with no interaction at all)
+Support measures count the tickets of users who can use the AI feature (not the holdout's
+t2) unless the slice names experiment groups. Infra is shared out by the slice's share of
+each feature's interactions in the period; a feature without interactions charges only
+an unfiltered (or feature-only) slice.
 """
 from __future__ import annotations
 
@@ -65,7 +70,8 @@ def db():
                             _ticket("t2", "u3", f"{D10} 10:00:00", 90.0),
                             _ticket("t3", "u2", f"{D12} 10:00:00", 15.0)],
         "infra_costs": [{"date": D10, "feature": "support_assistant", "cost_usd": 1.0},
-                        {"date": D11, "feature": "code_assistant", "cost_usd": 2.0}],
+                        {"date": D11, "feature": "code_assistant", "cost_usd": 2.0},
+                        {"date": D11, "feature": "doc_summarizer", "cost_usd": 0.5}],
     }
     work = scratch_dir("bridge_metrics")
     source = write_source(work / "source", tables)
@@ -95,7 +101,7 @@ def test_assumptions_are_the_ones_the_hand_values_use():
 
 def test_week_all_interactions(db):
     r = _table(db, "week")[WEEK]
-    assert r["interactions"] == 6 and r["ce_n"] == 2 and r["valid"] == 3 and r["tickets"] == 3
+    assert r["interactions"] == 6 and r["ce_n"] == 2 and r["valid"] == 3 and r["tickets"] == 2  # not t2
     assert r["corrections_escalations_per_100"] == pytest.approx(100 * 2 / 6)
     # (30 + 90 + 600) s on a2, a3 (a6's review is not on a corrected/escalated output) + 2 x 3 min
     assert r["human_review_hours"] == pytest.approx(720 / 3600 + 2 * 3 / 60)  # 0.3 h
@@ -104,10 +110,10 @@ def test_week_all_interactions(db):
     assert r["minutes_saved_per_task"] == pytest.approx(((6 - 1) + (12 - 2)) / 2)  # 7.5
     assert r["user_hours_saved"] == pytest.approx(7.5 * 3 / 60)
     assert r["productivity_value_usd"] == pytest.approx(7.5 * 3 / 60 * 45)
-    assert r["ai_spend_usd"] == pytest.approx(0.155 + 3.0)
-    assert r["support_contacts_per_1k"] == pytest.approx(1000 * 3 / 6)
-    assert r["agent_hours"] == pytest.approx((30 + 90 + 15) / 60)
-    assert r["support_cost_usd"] == pytest.approx(2.25 * 48)
+    assert r["ai_spend_usd"] == pytest.approx(0.155 + 1.0 + 2.0 + 0.5)  # unfiltered: all infra
+    assert r["support_contacts_per_1k"] == pytest.approx(1000 * 2 / 6)
+    assert r["agent_hours"] == pytest.approx((30 + 15) / 60)
+    assert r["support_cost_usd"] == pytest.approx(0.75 * 48)
 
 
 def test_days_including_a_day_with_tickets_only(db):
@@ -118,11 +124,11 @@ def test_days_including_a_day_with_tickets_only(db):
     assert d10["human_review_hours"] == pytest.approx(0.3)
     assert d10["user_hours_saved"] == pytest.approx(7.5 * 2 / 60)
     assert d10["ai_spend_usd"] == pytest.approx(0.15 + 1.0)
-    assert d10["support_contacts_per_1k"] == pytest.approx(400.0)
-    assert d10["agent_hours"] == pytest.approx(2.0)
+    assert d10["support_contacts_per_1k"] == pytest.approx(1000 * 1 / 5)  # t1 (t2 is the holdout's)
+    assert d10["agent_hours"] == pytest.approx(0.5)
     assert d11["human_review_hours"] == 0.0 and d11["minutes_saved_per_task"] is None
     assert d11["user_hours_saved"] is None and d11["valid_outputs"] == 1
-    assert d11["ai_spend_usd"] == pytest.approx(2.005)
+    assert d11["ai_spend_usd"] == pytest.approx(0.005 + 2.0 + 0.5)
     assert d11["support_contacts_per_1k"] == 0.0 and d11["agent_hours"] == 0.0
     # tickets but no interaction: the support hours are there, the per-interaction rates are not
     assert d12["interactions"] == 0 and d12["agent_hours"] == pytest.approx(0.25)
@@ -137,9 +143,10 @@ def test_segment_slice(db):
     assert r["human_review_hours"] == pytest.approx(120 / 3600 + 3 / 60)
     assert r["minutes_saved_per_task"] == pytest.approx(5.0)
     assert r["user_hours_saved"] == pytest.approx(5.0 * 2 / 60)
-    assert r["ai_spend_usd"] == pytest.approx(0.035 + 3.0)  # a user slice carries every feature's infra
-    assert r["support_contacts_per_1k"] == pytest.approx(1000 * 2 / 3)  # t1, t2
-    assert r["agent_hours"] == pytest.approx(2.0)
+    # support infra x 2/2 of its interactions (a1, a2); code infra x 1/4 (a6 of a3-a6); no doc share
+    assert r["ai_spend_usd"] == pytest.approx(0.035 + 1.0 + 2.0 / 4)
+    assert r["support_contacts_per_1k"] == pytest.approx(1000 * 1 / 3)  # t1; u3 is in the holdout
+    assert r["agent_hours"] == pytest.approx(0.5)
 
 
 def test_holdout_slice_has_support_but_no_ai(db):
@@ -156,8 +163,17 @@ def test_feature_slice_leaves_support_out(db):
     assert r["human_review_hours"] == pytest.approx(600 / 3600 + 3 / 60)
     assert r["minutes_saved_per_task"] == pytest.approx(10.0)
     assert r["user_hours_saved"] == pytest.approx(10.0 * 2 / 60)
-    assert r["ai_spend_usd"] == pytest.approx(0.125 + 2.0)  # only the selected feature's infra
+    assert r["ai_spend_usd"] == pytest.approx(0.125 + 2.0)  # only the selected feature's infra, all of it
     assert r["support_contacts_per_1k"] is None and r["agent_hours"] is None and r["tickets"] is None
+
+
+def test_domain_slice_shares_infra_and_leaves_support_out(db):
+    r = _table(db, "week", domain=["billing"])[WEEK]  # a1, a2 (support_assistant)
+    assert r["interactions"] == 2
+    assert r["ai_spend_usd"] == pytest.approx(0.03 + 1.0 * 2 / 2 + 2.0 * 0 / 4)
+    assert r["agent_hours"] is None
+    d11 = _table(db, "day", segment=["pro"])[dt.date(2026, 2, 11)]  # a6 is the day's only code interaction
+    assert d11["ai_spend_usd"] == pytest.approx(0.005 + 2.0)
 
 
 def test_quarter_grain_and_meta(db):
@@ -183,15 +199,15 @@ def test_explore_page_charts_bridge_measures_with_hand_values(db, app_env):
     df = at.dataframe[0].value
     week = df[df["period_start"].astype(str) == str(WEEK)].iloc[0]  # AppTest hands pandas frames
     assert week["review_cost_usd"] == pytest.approx(19.5)
-    assert week["agent_hours"] == pytest.approx(2.25)
-    assert week["support_contacts_per_1k"] == pytest.approx(500.0)
+    assert week["agent_hours"] == pytest.approx(0.75)
+    assert week["support_contacts_per_1k"] == pytest.approx(1000 * 2 / 6)
     assert week["tcr"] == pytest.approx(4 / 6)  # a1, a4, a5, a6 completed of 6
     assert "tcr_status" in df.columns and "review_cost_usd_status" not in df.columns
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]  # one figure, a panel per metric
     assert len(specs) == 1
     assert specs[0]["layout"]["title"]["text"] == "TCR, Review $, Agent h, Tickets/1k by ISO week (Mon)"
     panels = [a["text"] for a in specs[0]["layout"]["annotations"]]
-    assert "Review cost (USD)" in panels and "Support agent hours (hours)" in panels
+    assert "Review cost (USD)" in panels and "Support agent hours" in panels  # "(hours)" says nothing new
     assert "reviewer_cost_per_hour_usd = 65 USD per hour" in texts(at)
 
     at.multiselect(key="feature").set_value(["code_assistant"]).run()  # tickets have no feature
@@ -201,3 +217,13 @@ def test_explore_page_charts_bridge_measures_with_hand_values(db, app_env):
     assert df["agent_hours"].isna().all()
     week = df[df["period_start"].astype(str) == str(WEEK)].iloc[0]
     assert week["review_cost_usd"] == pytest.approx((600 / 3600 + 3 / 60) * 65)
+
+
+def test_gate_warnings_on_an_input_reach_the_measures_that_read_it():
+    assert bridge_metrics.touched("staging", "stg_support_tickets") == list(bridge_metrics.SUPPORT)
+    assert bridge_metrics.touched("raw", "src_infra_costs") == ["ai_spend_usd"]
+    assert bridge_metrics.touched("raw", "src_interventions") == ["human_review_hours", "review_cost_usd"]
+    assert bridge_metrics.touched("metrics", "tickets_daily") == list(bridge_metrics.MEASURES)
+    assert bridge_metrics.touched("bridge", "bridge_nodes") == []
+    assert bridge_metrics.support_applies({"segment": ["pro"]}) and not bridge_metrics.support_applies(
+        {"domain": ["code"]})

@@ -3,6 +3,11 @@
 -- interactions. The measures are finished in pipelines/bridge_metrics.py: the manual
 -- baseline that turns TTA into minutes saved is an assumption per feature, hence the
 -- feature in the grain. Same population rule as the L6 table: every selected interaction.
+-- Infra cost (a fixed platform cost per feature-day) is shared out as on the Bridge page:
+-- each feature's infra of the period x the slice's share of that feature's interactions
+-- in the period (1 for an unfiltered or feature-only slice, so its AI spend is CPVO's
+-- numerator); a feature with infra but no interaction in the period charges a slice only
+-- when the slice is not cut by domain, model version or user.
 -- Parameters:
 --   $grain                                    'day' | 'week' | 'month' | 'quarter'
 --   $features, $domains, $model_versions      interaction-attribute slices (list or null)
@@ -34,10 +39,19 @@ components as (
     group by all
 ),
 
+feature_totals as (
+    -- every interaction of each feature in the period, whatever the slice
+    select
+        cast(date_trunc($grain, activity_date) as date) as period_start,
+        feature,
+        sum(interactions) as all_interactions
+    from l6_daily
+    where ($date_from is null or activity_date >= $date_from)
+      and ($date_to is null or activity_date <= $date_to)
+    group by all
+),
+
 infra as (
-    -- the L6 rule for CPVO's infra part (sql/queries/l6.sql): the selected features,
-    -- otherwise every feature; a feature-day with infra cost but no selected
-    -- interaction still counts in its period when the period has interactions
     select
         cast(date_trunc($grain, date) as date) as period_start,
         feature,
@@ -49,10 +63,26 @@ infra as (
     group by all
 ),
 
+allocated_infra as (
+    select
+        infra.period_start,
+        infra.feature,
+        infra.infra_cost_usd * coalesce(
+            coalesce(components.interactions, 0) / nullif(feature_totals.all_interactions, 0),
+            case when $domains is null and $model_versions is null and $segments is null
+                      and $experiment_groups is null then 1 else 0 end
+        ) as infra_cost_usd
+    from infra
+    left join components
+        on components.period_start = infra.period_start and components.feature = infra.feature
+    left join feature_totals
+        on feature_totals.period_start = infra.period_start and feature_totals.feature = infra.feature
+),
+
 final as (
     select
-        coalesce(components.period_start, infra.period_start) as period_start,
-        coalesce(components.feature, infra.feature) as feature,
+        coalesce(components.period_start, allocated_infra.period_start) as period_start,
+        coalesce(components.feature, allocated_infra.feature) as feature,
         coalesce(components.interactions, 0) as interactions,
         coalesce(components.valid, 0) as valid,
         coalesce(components.ce_n, 0) as ce_n,
@@ -60,10 +90,11 @@ final as (
         coalesce(components.tta_n, 0) as tta_n,
         coalesce(components.tta_sum_s, 0) as tta_sum_s,
         coalesce(components.cost_usd, 0) as cost_usd,
-        coalesce(infra.infra_cost_usd, 0) as infra_cost_usd
+        coalesce(allocated_infra.infra_cost_usd, 0) as infra_cost_usd
     from components
-    full join infra on infra.period_start = components.period_start and infra.feature = components.feature
-    where coalesce(components.period_start, infra.period_start) in (select period_start from components)
+    full join allocated_infra
+        on allocated_infra.period_start = components.period_start and allocated_infra.feature = components.feature
+    where coalesce(components.period_start, allocated_infra.period_start) in (select period_start from components)
 )
 
 select * from final order by period_start, feature

@@ -1,7 +1,9 @@
 -- The bridge's support measures for one grain and user slice (Explore).
 -- Grain of the result: period (period_start) with tickets created in it. Tickets carry
 -- no feature, domain or model version, so only the user-attribute slices apply; the
--- caller does not ask this query for an interaction-attribute slice.
+-- caller does not ask this query for an interaction-attribute slice. Population: the
+-- users who can use the AI feature, i.e. every experiment group but the holdout, unless
+-- $experiment_groups names the groups (then exactly those, holdout included).
 -- Parameters:
 --   $grain                          'day' | 'week' | 'month' | 'quarter'
 --   $segments, $experiment_groups   user-attribute slices (list or null)
@@ -9,7 +11,8 @@
 with tickets as (
     select * from tickets_daily
     where ($segments is null or list_contains($segments, segment))
-      and ($experiment_groups is null or list_contains($experiment_groups, experiment_group))
+      and (case when $experiment_groups is null then experiment_group is distinct from 'holdout'
+                else list_contains($experiment_groups, experiment_group) end)
       and ($date_from is null or created_date >= $date_from)
       and ($date_to is null or created_date <= $date_to)
 ),
