@@ -72,14 +72,7 @@ def support_applies(filters: dict | None) -> bool:
 
 def touched(stage: str, table: str) -> list[str]:
     """The measures a gate result on `table` (of `stage`) touches (cf. config.metrics_touched)."""
-    if stage == "metrics":
-        return list(MEASURES)
-    if stage not in ("raw", "staging"):
-        return []
-    source = table.removeprefix("src_").removeprefix("stg_")
-    if source == "meta_ingest_summary":
-        return list(MEASURES)
-    return [m for m in MEASURES if source in INPUTS[m]]
+    return config.touched_by(stage, table, INPUTS)
 
 
 def meta(measure: str) -> dict:

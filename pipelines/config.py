@@ -63,18 +63,23 @@ def status(metric: str, value: float | None) -> str:
     return "amber"
 
 
-def metrics_touched(stage: str, table: str) -> list[str]:
-    """The L6 metrics a gate result on `table` (of `stage`) touches: raw/staging tables by
-    each metric's `inputs` (metric_contract.toml), every metric for the metrics stage's
-    tables, none for the bridge and audit stages (their pages show those)."""
+def touched_by(stage: str, table: str, inputs: dict[str, list[str] | tuple[str, ...]]) -> list[str]:
+    """The names (metrics, measures) a gate result on `table` (of `stage`) touches, given
+    each name's telemetry inputs: raw/staging tables by input, every name for the metrics
+    stage's tables and the ingest summary, none for the bridge and audit stages."""
     if stage == "metrics":
-        return list(METRICS)
+        return list(inputs)
     if stage not in ("raw", "staging"):
         return []
     source = table.removeprefix("src_").removeprefix("stg_")
     if source == "meta_ingest_summary":
-        return list(METRICS)
-    return [m for m in METRICS if source in metric_contract()["metrics"][m].get("inputs", [])]
+        return list(inputs)
+    return [m for m, tables in inputs.items() if source in tables]
+
+
+def metrics_touched(stage: str, table: str) -> list[str]:
+    """The L6 metrics a gate result touches, by each metric's `inputs` (metric_contract.toml)."""
+    return touched_by(stage, table, {m: metric_contract()["metrics"][m].get("inputs", []) for m in METRICS})
 
 
 def default_db() -> Path:
