@@ -94,72 +94,82 @@ flagged = f.get("flagged") or {}
 if flagged:
     st.markdown(" · ".join(f"**{k.replace('_', ' ')}** {FLAG.get(v, v)}" for k, v in flagged.items()))
 
-tabs = st.tabs(["Decay", "Drift", "Calibration", "Anti-gaming", "Alignment", "Guardrails & tiers", "Data quality"])
+# only the open tab is drawn (its state lives in the URL): every tab's charts at once cost
+# the browser seconds on first load
+tabs = st.tabs(["Decay", "Drift", "Calibration", "Anti-gaming", "Alignment", "Guardrails & tiers", "Data quality"],
+               key="tab", on_change="rerun", bind="query-params")
 with tabs[0], part("decay"):
-    decay = f.get("decay") or {}
-    weekly = None
-    if win.get("start") and win.get("end"):
-        weekly = da.l6("week", date_from=dt.date.fromisoformat(str(win["start"])[:10]),
-                       date_to=dt.date.fromisoformat(str(win["end"])[:10]))
-    ui.chart(charts.decay_small_multiples(decay, weekly), "audit_decay", key="decay",
-             data=pl.DataFrame([{"metric": m, **{k: v for k, v in d.items() if k != "weeks"}}
-                                for m, d in decay.items()]) if decay else None)
+    if tabs[0].open:
+        decay = f.get("decay") or {}
+        weekly = None
+        if win.get("start") and win.get("end"):
+            weekly = da.l6("week", date_from=dt.date.fromisoformat(str(win["start"])[:10]),
+                           date_to=dt.date.fromisoformat(str(win["end"])[:10]))
+        ui.chart(charts.decay_small_multiples(decay, weekly), "audit_decay", key="decay",
+                 data=pl.DataFrame([{"metric": m, **{k: v for k, v in d.items() if k != "weeks"}}
+                                    for m, d in decay.items()]) if decay else None)
 with tabs[1], part("drift"):
-    drift = f.get("drift") or {}
-    rows = [{"input": k, "psi": v.get("psi"), "band": v.get("band"), "kind": v.get("kind"),
-             "chi2 p-value": v.get("p_value"), "shift detected": v.get("shift_detected"),
-             "flagged": FLAG.get(v.get("flagged")), "n reference": v.get("n_reference"), "n audit": v.get("n_audit")}
-            for k, v in drift.items() if isinstance(v, dict)]
-    ui.chart(charts.psi_bars(rows, "Input drift: population stability index vs the reference window"),
-             "audit_psi", key="psi", data=pl.DataFrame(rows) if rows else None)
-    movers = [{"input": k, "largest share changes (audit vs reference)": v.get("top_movers") or "",
-               "reference median": v.get("reference_median"), "audit median": v.get("audit_median")}
-              for k, v in drift.items() if isinstance(v, dict)]
-    if movers:
-        st.markdown("**Largest share changes**")
-        st.dataframe(pl.DataFrame(movers), hide_index=True)
+    if tabs[1].open:
+        drift = f.get("drift") or {}
+        rows = [{"input": k, "psi": v.get("psi"), "band": v.get("band"), "kind": v.get("kind"),
+                 "chi2 p-value": v.get("p_value"), "shift detected": v.get("shift_detected"),
+                 "flagged": FLAG.get(v.get("flagged")), "n reference": v.get("n_reference"), "n audit": v.get("n_audit")}
+                for k, v in drift.items() if isinstance(v, dict)]
+        ui.chart(charts.psi_bars(rows, "Input drift: population stability index vs the reference window"),
+                 "audit_psi", key="psi", data=pl.DataFrame(rows) if rows else None)
+        movers = [{"input": k, "largest share changes (audit vs reference)": v.get("top_movers") or "",
+                   "reference median": v.get("reference_median"), "audit median": v.get("audit_median")}
+                  for k, v in drift.items() if isinstance(v, dict)]
+        if movers:
+            st.markdown("**Largest share changes**")
+            st.dataframe(pl.DataFrame(movers), hide_index=True)
 with tabs[2], part("calibration"):
-    cal = f.get("calibration") or {}
-    bins = cal.get("bins") or []
-    ui.chart(charts.reliability_diagram(bins, cal.get("ece")), "audit_calibration", key="calibration",
-             data=pl.DataFrame(bins) if bins else None)
-    if cal:
-        st.caption(f"ECE {cal.get('ece', float('nan')):.3f} against the limit {cal.get('limit')} "
-                   f"({FLAG.get(cal.get('flagged'))}); {cal.get('n', 0):,} tier-2 verdicts; "
-                   f"{cal.get('verdict_source', '')}.")
+    if tabs[2].open:
+        cal = f.get("calibration") or {}
+        bins = cal.get("bins") or []
+        ui.chart(charts.reliability_diagram(bins, cal.get("ece")), "audit_calibration", key="calibration",
+                 data=pl.DataFrame(bins) if bins else None)
+        if cal:
+            st.caption(f"ECE {cal.get('ece', float('nan')):.3f} against the limit {cal.get('limit')} "
+                       f"({FLAG.get(cal.get('flagged'))}); {cal.get('n', 0):,} tier-2 verdicts; "
+                       f"{cal.get('verdict_source', '')}.")
 with tabs[3], part("anti-gaming"):
-    gaming = f.get("gaming") or []
-    ui.chart(charts.gaming_pairs(gaming, "Anti-gaming: each primary metric beside its counter-metric (change vs "
-                                          "reference, %)"), "audit_gaming", key="gaming",
-             data=pl.DataFrame(gaming) if gaming else None)
-    for g in gaming:
-        (st.warning if g.get("flag") else st.caption)(f"{g.get('primary')} vs {g.get('counter_label') or g.get('counter')}: "
-                                                      f"{g.get('note', '')}")
+    if tabs[3].open:
+        gaming = f.get("gaming") or []
+        ui.chart(charts.gaming_pairs(gaming, "Anti-gaming: each primary metric beside its counter-metric (change vs "
+                                              "reference, %)"), "audit_gaming", key="gaming",
+                 data=pl.DataFrame(gaming) if gaming else None)
+        for g in gaming:
+            (st.warning if g.get("flag") else st.caption)(f"{g.get('primary')} vs {g.get('counter_label') or g.get('counter')}: "
+                                                          f"{g.get('note', '')}")
 with tabs[4], part("alignment"):
-    align = f.get("alignment") or {}
-    ui.chart(charts.alignment_scatter(align), "audit_alignment", key="alignment")
-    if align:
-        (st.success if align.get("aligned") else st.warning)(
-            f"{'✔ Aligned' if align.get('aligned') else '⚠ Not aligned'}: {align.get('note', '')}",
-            icon=":material/check_circle:" if align.get("aligned") else ":material/warning:")
+    if tabs[4].open:
+        align = f.get("alignment") or {}
+        ui.chart(charts.alignment_scatter(align), "audit_alignment", key="alignment")
+        if align:
+            (st.success if align.get("aligned") else st.warning)(
+                f"{'✔ Aligned' if align.get('aligned') else '⚠ Not aligned'}: {align.get('note', '')}",
+                icon=":material/check_circle:" if align.get("aligned") else ":material/warning:")
 with tabs[5], part("guardrail and tier"):
-    for g in f.get("guardrails") or []:
-        st.markdown(f"**{g.get('metric')}** ({g.get('role')}) {g.get('op')} {g.get('limit')}: value "
-                    f"{g.get('value')} — {'⚠ violated' if g.get('violated') else '✔ held'}. {g.get('note', '')}")
-        if g.get("per_domain"):
-            st.dataframe(pl.DataFrame(g["per_domain"]), hide_index=True)
-    tiers = f.get("tier_agreement") or {}
-    if tiers:
-        st.markdown(f"**Tier agreement** ({tiers.get('pair')}): agreement {tiers.get('agreement', 0):.1%}, "
-                    f"Cohen's κ {tiers.get('kappa', 0):.2f} (minimum {tiers.get('kappa_min')}) — "
-                    f"{FLAG.get(tiers.get('flagged'))}")
+    if tabs[5].open:
+        for g in f.get("guardrails") or []:
+            st.markdown(f"**{g.get('metric')}** ({g.get('role')}) {g.get('op')} {g.get('limit')}: value "
+                        f"{g.get('value')} — {'⚠ violated' if g.get('violated') else '✔ held'}. {g.get('note', '')}")
+            if g.get("per_domain"):
+                st.dataframe(pl.DataFrame(g["per_domain"]), hide_index=True)
+        tiers = f.get("tier_agreement") or {}
+        if tiers:
+            st.markdown(f"**Tier agreement** ({tiers.get('pair')}): agreement {tiers.get('agreement', 0):.1%}, "
+                        f"Cohen's κ {tiers.get('kappa', 0):.2f} (minimum {tiers.get('kappa_min')}) — "
+                        f"{FLAG.get(tiers.get('flagged'))}")
 with tabs[6], part("data quality"):
-    dq = f.get("data_quality") or {}
-    st.markdown(f"{dq.get('checks', 0)} checks, {dq.get('critical_failures', 0)} critical failure(s), "
-                f"{dq.get('warnings', 0)} warning(s) — {FLAG.get(dq.get('flagged'))}. {dq.get('note', '')}")
-    if dq.get("runs"):
-        st.dataframe(pl.DataFrame([{k: v for k, v in r.items() if k != "failures"} for r in dq["runs"]]),
-                     hide_index=True)
+    if tabs[6].open:
+        dq = f.get("data_quality") or {}
+        st.markdown(f"{dq.get('checks', 0)} checks, {dq.get('critical_failures', 0)} critical failure(s), "
+                    f"{dq.get('warnings', 0)} warning(s) — {FLAG.get(dq.get('flagged'))}. {dq.get('note', '')}")
+        if dq.get("runs"):
+            st.dataframe(pl.DataFrame([{k: v for k, v in r.items() if k != "failures"} for r in dq["runs"]]),
+                         hide_index=True)
 
 # ------------------------------------------------------------------ history + sign-off
 st.subheader("Audit history")

@@ -4,7 +4,7 @@ import polars as pl
 import streamlit as st
 
 from pages import ui
-from pipelines import charts, config
+from pipelines import charts, config, report
 from pipelines import data_access as da
 
 st.title("KPI bridge: AI metrics → dollars")
@@ -47,8 +47,20 @@ chains = rep.get("chains") or []
 st.subheader("Chains")
 if not chains:
     st.info("The bridge report holds no chains for this quarter.", icon=":material/info:")
-for i, c in enumerate(chains):
-    with st.container(border=True):
+else:
+    ui.table(report.chains_frame(rep), f"bridge_chains_{quarter}", key="chains_all",
+             column_config={"impact vs holdout (USD)": st.column_config.NumberColumn(format="dollar"),
+                            "95% CI low": st.column_config.NumberColumn(format="dollar"),
+                            "95% CI high": st.column_config.NumberColumn(format="dollar")})
+    st.caption("Open a chain below for its diagram: each edge's method, estimate and interval.")
+# one tab per chain, only the open one drawn (the URL keeps it): every chain's diagram and
+# table at once cost the browser seconds on first load
+chain_tabs = st.tabs([("⚠ " if c.get("consistent") is False and c.get("gap_material") else "") + str(c.get("name"))
+                      for c in chains], key="bridge_chain", on_change="rerun", bind="query-params") if chains else []
+for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
+    if not tab.open:
+        continue
+    with tab, st.container(border=True):
         st.markdown(f"#### {c.get('name')}")
         m1, m2 = st.columns([1, 2])
         m1.metric(f"Impact vs holdout, {quarter}", charts.fmt_usd(c.get("usd_impact"), True),

@@ -43,7 +43,11 @@ if info:
     if not p["full_quarter"]:
         st.info("The data do not span a full calendar quarter yet: the scorecard shows the quarter to date.",
                 icon=":material/info:")
-    for (label, q), tab in zip(tabs, st.tabs([t[0] for t in tabs])):
+    # only the open tab is drawn (the URL keeps it): each holds six sparklines and a chart
+    for (label, q), tab in zip(tabs, st.tabs([t[0] for t in tabs], key="period", on_change="rerun",
+                                             bind="query-params")):
+        if not tab.open:
+            continue
         with tab:
             card = da.scorecard(q["label"])
             if not card["has_data"]:

@@ -58,28 +58,28 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
     ui.chart(fig_wf, f"bridge_waterfall_{quarter}", key="waterfall", data=wf_df)
     figures.append((f"Quarter-over-quarter change in dollars by chain, {prev} → {quarter}", fig_wf))
     chains = bridge.get("chains") or []
-    chains_df = pl.DataFrame([{
-        "chain": c.get("name"), "AI metric": c.get("ai_metric"),
-        "impact vs holdout (USD)": c.get("usd_impact"), "95% CI low": c.get("usd_ci_low"),
-        "95% CI high": c.get("usd_ci_high"),
-        "consistent with holdout": ("✔ yes" if c.get("consistent") else
-                                    "≈ immaterial gap" if c.get("consistent") is False and c.get("gap_material") is False
-                                    else "⚠ no" if c.get("consistent") is False else "n/a"),
-        "note": c.get("note") or "",
-    } for c in chains]) if chains else pl.DataFrame()
+    chains_df = report.chains_frame(bridge)
     if chains:
         st.markdown("**Each chain: AI metric → behavior → operations → P&L** (edge: estimate, 95% interval, method)")
-        for i, c in enumerate(chains):
-            fig_c = charts.chain_diagram(c, f"{c.get('name')} — {quarter}")
-            ui.chart(fig_c, f"chain_{c.get('name')}_{quarter}", key=f"chain_{i}",
-                     data=pl.DataFrame([{k: st_.get(k) for k in ("from", "to", "method", "estimate", "ci_low",
-                                                                  "ci_high", "unit", "basis")}
-                                        for st_ in c.get("steps") or []]))
-            figures.append((f"Chain {c.get('name')}", fig_c))
+        for c in chains:
             if c.get("consistent") is False and c.get("gap_material"):
                 note = (c.get("note") or "").removeprefix("Inconsistent:").strip()
                 st.warning(f"**{c.get('name')}**: the chain's implied dollars and the holdout's measured dollars "
                            f"disagree beyond their intervals. {note}", icon=":material/warning:")
+        # one tab per chain, only the open one drawn (the URL keeps it): five diagrams at once
+        # cost the browser seconds on first load; the PDF holds every chain
+        chain_tabs = st.tabs([("⚠ " if c.get("consistent") is False and c.get("gap_material") else "")
+                              + str(c.get("name")) for c in chains],
+                             key="qbr_chain", on_change="rerun", bind="query-params")
+        for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
+            fig_c = charts.chain_diagram(c, f"{c.get('name')} — {quarter}")
+            figures.append((f"Chain {c.get('name')}", fig_c))
+            if tab.open:
+                with tab:
+                    ui.chart(fig_c, f"chain_{c.get('name')}_{quarter}", key=f"chain_{i}",
+                             data=pl.DataFrame([{k: st_.get(k) for k in ("from", "to", "method", "estimate",
+                                                                          "ci_low", "ci_high", "unit", "basis")}
+                                                for st_ in c.get("steps") or []]))
         ui.table(chains_df, f"bridge_chains_{quarter}", key="chains")
         tables.append(("KPI bridge chains (USD, 95% CI)", chains_df))
 

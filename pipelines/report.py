@@ -75,6 +75,25 @@ def waterfall_steps(bridge: dict | None) -> dict:
     return out
 
 
+def chains_frame(bridge: dict | None) -> pl.DataFrame:
+    """Every chain of a bridge report in one table: impact against the holdout, its 95%
+    interval and whether the chain's implied dollars agree with it (in words and a sign)."""
+    chains = (bridge or {}).get("chains") or []
+    if not chains:
+        return pl.DataFrame()
+    return pl.DataFrame([{
+        "chain": c.get("name"), "AI metric": c.get("ai_metric"),
+        "impact vs holdout (USD)": c.get("usd_impact"), "95% CI low": c.get("usd_ci_low"),
+        "95% CI high": c.get("usd_ci_high"),
+        "consistent with holdout": ("✔ yes" if c.get("consistent") else
+                                    "≈ immaterial gap" if c.get("consistent") is False and c.get("gap_material") is False
+                                    else "⚠ no" if c.get("consistent") is False else "n/a"),
+        "note": c.get("note") or "",
+    } for c in chains], schema={"chain": pl.Utf8, "AI metric": pl.Utf8, "impact vs holdout (USD)": pl.Float64,
+                                "95% CI low": pl.Float64, "95% CI high": pl.Float64,
+                                "consistent with holdout": pl.Utf8, "note": pl.Utf8})
+
+
 def _fmt_ci(lo, hi) -> str:
     if lo is None or hi is None:
         return ""

@@ -3,6 +3,7 @@ numbers, and the numbers match `python -m pipelines l6` on the same slice."""
 from __future__ import annotations
 
 import io
+import json
 import shutil
 
 import duckdb
@@ -368,3 +369,44 @@ def test_db_flag_selects_the_warehouse(demo_db, empty_db, app_env, monkeypatch):
     at = open_page("pages/home.py")
     no_failure(at)
     assert len(at.metric) >= 6  # the demo's scorecard, not the empty warehouse's message
+
+
+# ------------------------------------------------------------------ lazy tabs
+AUDIT_TABS = {"Decay": ["chart_decay"], "Drift": ["chart_psi"], "Calibration": ["chart_calibration"],
+              "Anti-gaming": ["chart_gaming"], "Alignment": ["chart_alignment"], "Guardrails & tiers": [],
+              "Data quality": []}
+
+
+@pytest.mark.parametrize("tab", list(AUDIT_TABS))
+def test_audit_draws_only_the_open_tab_named_in_the_url(demo_db, app_env, tab):
+    app_env(demo_db)
+    at = open_page("pages/audit.py", {"tab": tab})
+    no_failure(at)
+    assert [c.key for c in at.get("plotly_chart")] == AUDIT_TABS[tab], f"{tab}: only the open tab's chart"
+    if tab == "Guardrails & tiers":
+        assert "Tier agreement" in texts(at)
+    if tab == "Data quality":
+        assert "critical failure(s)" in texts(at)
+
+
+def test_qbr_and_bridge_draw_the_chain_named_in_the_url(demo_db, app_env):
+    app_env(demo_db)
+    from pipelines import data_access as da
+
+    q = da.periods(db=demo_db)["full_quarter"]["label"]
+    chains = [c["name"] for c in da.bridge_report(q, db=demo_db)["chains"]]
+    assert len(chains) >= 3
+    at = open_page("pages/qbr.py")
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert sum(t.startswith(f"{chains[0]} — ") for t in titles) == 1
+    assert not any(t.startswith(f"{chains[2]} — ") for t in titles)  # closed tabs are not drawn
+    label = next(t.label for t in at.tabs if t.label.endswith(chains[2]))
+    at = open_page("pages/qbr.py", {"qbr_chain": label})
+    no_failure(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert any(t.startswith(f"{chains[2]} — ") for t in titles) and not any(
+        t.startswith(f"{chains[0]} — ") for t in titles)
+    at = open_page("pages/bridge.py", {"bridge_chain": label})
+    no_failure(at)
+    assert f"#### {chains[2]}" in [m.value for m in at.markdown]
+    assert f"#### {chains[0]}" not in [m.value for m in at.markdown]
