@@ -61,15 +61,18 @@ if not ui.unavailable(rep, "No gate report"):
                                schema={"result": pl.Utf8, "suite": pl.Utf8, "expectation": pl.Utf8, "column": pl.Utf8,
                                        "unexpected": pl.Int64, "observed": pl.Utf8, "sample bad values": pl.Utf8})
             ui.table(fdf, f"gate_failures_{stage}", key=f"gate_fail_{si}")
-        with st.expander(f"All {len(results)} expectations of stage {stage}"):
-            df = pl.DataFrame([{"result": "✔ pass" if r.get("success") else ("✖ FAIL" if r.get("severity") == "critical" else "⚠ warn"),
-                                "suite": sg.get("suite"), "expectation": r.get("expectation"), "column": r.get("column"),
-                                "severity": r.get("severity"), "unexpected": r.get("unexpected_count"),
-                                "observed": None if r.get("observed_value") is None else str(r.get("observed_value"))}
-                               for sg in suites for r in (sg.get("results") or [])],
-                              schema={"result": pl.Utf8, "suite": pl.Utf8, "expectation": pl.Utf8, "column": pl.Utf8,
-                                      "severity": pl.Utf8, "unexpected": pl.Int64, "observed": pl.Utf8})
-            ui.table(df, f"gate_{stage}", key=f"gate_all_{si}")
+        exp_all = st.expander(f"All {len(results)} expectations of stage {stage}", key=f"all_{si}",
+                              on_change="rerun")  # lazy: the table is built and sent only when opened
+        if exp_all.open:
+            with exp_all:
+                df = pl.DataFrame([{"result": "✔ pass" if r.get("success") else ("✖ FAIL" if r.get("severity") == "critical" else "⚠ warn"),
+                                    "suite": sg.get("suite"), "expectation": r.get("expectation"), "column": r.get("column"),
+                                    "severity": r.get("severity"), "unexpected": r.get("unexpected_count"),
+                                    "observed": None if r.get("observed_value") is None else str(r.get("observed_value"))}
+                                   for sg in suites for r in (sg.get("results") or [])],
+                                  schema={"result": pl.Utf8, "suite": pl.Utf8, "expectation": pl.Utf8, "column": pl.Utf8,
+                                          "severity": pl.Utf8, "unexpected": pl.Int64, "observed": pl.Utf8})
+                ui.table(df, f"gate_{stage}", key=f"gate_all_{si}")
 
 # ------------------------------------------------------------------ history
 st.subheader("Gate history")

@@ -42,10 +42,12 @@ for m in defs["metrics"]:
         with c2:
             st.markdown("**Additive components** (sql/metrics/l6_daily.sql)")
             st.code(m["daily_sql"] or "(computed row-level in sql/queries/l6.sql)", language="sql")
-        with st.expander("SQL steps in sql/queries/l6.sql"):
-            st.code(m["query_sql"] or "(none)", language="sql")
+        sql_steps = st.expander("SQL steps in sql/queries/l6.sql", key=f"steps_{m['metric']}", on_change="rerun")
+        if sql_steps.open:  # lazy: long SQL is sent and highlighted only when opened
+            sql_steps.code(m["query_sql"] or "(none)", language="sql")
 
 st.subheader("Source files")
-for name, text in defs["files"].items():
-    with st.expander(name):
-        st.code(text, language="sql" if name.endswith(".sql") else ("toml" if name.endswith(".toml") else "python"))
+for i, (name, text) in enumerate(defs["files"].items()):
+    source = st.expander(name, key=f"file_{i}", on_change="rerun", bind="query-params")
+    if source.open:
+        source.code(text, language="sql" if name.endswith(".sql") else ("toml" if name.endswith(".toml") else "python"))

@@ -410,3 +410,16 @@ def test_qbr_and_bridge_draw_the_chain_named_in_the_url(demo_db, app_env):
     no_failure(at)
     assert f"#### {chains[2]}" in [m.value for m in at.markdown]
     assert f"#### {chains[0]}" not in [m.value for m in at.markdown]
+
+
+def test_definitions_sends_a_source_file_only_when_its_expander_is_open(demo_db, app_env):
+    app_env(demo_db)
+    at = open_page("pages/definitions.py")
+    no_failure(at)
+    closed = len(at.code)
+    at = open_page("pages/definitions.py", {"file_0": "true"})  # the expander's state, from the URL
+    no_failure(at)
+    from pipelines import data_access as da
+
+    name, text = next(iter(da.definitions()["files"].items()))
+    assert len(at.code) == closed + 1 and at.code[-1].value == text.rstrip("\n"), name
