@@ -55,8 +55,8 @@ else:
     st.caption("Open a chain below for its diagram: each edge's method, estimate and interval.")
 # one tab per chain, only the open one drawn (the URL keeps it): every chain's diagram and
 # table at once cost the browser seconds on first load
-chain_tabs = st.tabs([("⚠ " if c.get("consistent") is False and c.get("gap_material") else "") + str(c.get("name"))
-                      for c in chains], key="bridge_chain", on_change="rerun", bind="query-params") if chains else []
+chain_tabs = st.tabs([report.chain_tab_label(c) for c in chains], key="bridge_chain", on_change="rerun",
+                     bind="query-params") if chains else []
 for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
     if not tab.open:
         continue

@@ -62,15 +62,14 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
     if chains:
         st.markdown("**Each chain: AI metric → behavior → operations → P&L** (edge: estimate, 95% interval, method)")
         for c in chains:
-            if c.get("consistent") is False and c.get("gap_material"):
+            if report.materially_inconsistent(c):
                 note = (c.get("note") or "").removeprefix("Inconsistent:").strip()
                 st.warning(f"**{c.get('name')}**: the chain's implied dollars and the holdout's measured dollars "
                            f"disagree beyond their intervals. {note}", icon=":material/warning:")
         # one tab per chain, only the open one drawn (the URL keeps it): five diagrams at once
         # cost the browser seconds on first load; the PDF holds every chain
-        chain_tabs = st.tabs([("⚠ " if c.get("consistent") is False and c.get("gap_material") else "")
-                              + str(c.get("name")) for c in chains],
-                             key="qbr_chain", on_change="rerun", bind="query-params")
+        chain_tabs = st.tabs([report.chain_tab_label(c) for c in chains], key="qbr_chain", on_change="rerun",
+                             bind="query-params")
         for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
             fig_c = charts.chain_diagram(c, f"{c.get('name')} — {quarter}")
             figures.append((f"Chain {c.get('name')}", fig_c))

@@ -294,28 +294,6 @@ def _value_axis(f: _Fig, metric: str, lo: float, hi: float, axis: int = 1, label
         f.axis(f"yaxis{_ax(axis)}", range=[0 if lo >= 0 else lo - pad, hi + pad])
 
 
-def metric_timeseries(series: list[tuple[str, pl.DataFrame]] | pl.DataFrame, metric: str, grain: str,
-                      kind: str = "line", title: str | None = None, height: int = 440,
-                      span: tuple[float, float] | None = None) -> go.Figure:
-    """One metric over periods for one or more named series, with threshold bands.
-
-    `series`: a frame with period_start and the metric (and `<metric>_status`), or a list
-    of (name, frame). Markers carry the status as a shape and in the hover text."""
-    if isinstance(series, pl.DataFrame):
-        series = [("", series)]
-    title = title or f"{_meta(metric)['label']} by {GRAIN_WORDS.get(grain, grain)}"
-    f = _Fig()
-    values = _draw_series(f, series, metric, kind)
-    if not values:
-        return empty_figure(title, "No data for this slice and period.")
-    lo, hi = span if span else (min(values), max(values))
-    _value_axis(f, metric, lo, hi)
-    f.axis("xaxis", title=dict(text=f"Period start (UTC, {GRAIN_WORDS.get(grain, grain)})"), type="date")
-    f.axis("yaxis", title=dict(text=axis_title(metric)))
-    extra = {"barmode": "group"} if kind == "bar" else {}
-    return f.build(title, height=height, showlegend=len(series) > 1 or metric == "tta_p50_s", **extra)
-
-
 def _panel_title(metric: str) -> str:
     """The metric's label, with its unit unless the label already says it (or it is long)."""
     unit = unit_text(metric)

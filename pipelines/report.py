@@ -75,6 +75,16 @@ def waterfall_steps(bridge: dict | None) -> dict:
     return out
 
 
+def materially_inconsistent(chain: dict) -> bool:
+    """The chain's implied and measured dollars disagree beyond their intervals by more than
+    the configured tolerance (bridge `gap_material`): a warning on the pages and in the summary."""
+    return chain.get("consistent") is False and bool(chain.get("gap_material"))
+
+
+def chain_tab_label(chain: dict) -> str:
+    return ("⚠ " if materially_inconsistent(chain) else "") + str(chain.get("name"))
+
+
 def chains_frame(bridge: dict | None) -> pl.DataFrame:
     """Every chain of a bridge report in one table: impact against the holdout, its 95%
     interval and whether the chain's implied dollars agree with it (in words and a sign)."""
@@ -181,7 +191,7 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
             bullets.append(f"Quarter over quarter the dollars moved {charts.fmt_usd(net, True)}, "
                            f"led by {lead['label']} ({charts.fmt_usd(lead['usd'], True)}).")
         for c in ch:
-            if c.get("consistent") is False and c.get("gap_material"):
+            if materially_inconsistent(c):
                 bullets.append(f"Check {c.get('name')}: the chain's implied dollars "
                                f"({charts.fmt_usd(c.get('usd_implied'), True)}) and the holdout's measured dollars "
                                f"({charts.fmt_usd(c.get('usd_impact'), True)}) disagree beyond their intervals; "
