@@ -70,22 +70,12 @@ def _carry_history(con: duckdb.DuckDBPyConnection, live: Path) -> None:
     con.execute("detach live")
 
 
-def _keep_problems_only(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Once stg_<table> is built, shrink the TEMP chk_<table> to its problem rows (what
-    quarantine.sql and the summary still need): one big checked table in memory at a time,
-    so a large run does not spill every table's checked copy to disk."""
-    con.execute(f"create temp table chk_{table}_problems as select * from chk_{table} where _problem is not null")
-    con.execute(f"drop table chk_{table}")
-    con.execute(f"alter table chk_{table}_problems rename to chk_{table}")
-
-
 def _ingest_summary(con, run_id: str, source: str) -> list[dict]:
     rows = []
     for table in contract.tables():  # allow-list of table names
         read = con.execute(f"select count(*) from src_{table}").fetchall()[0][0]
-        # chk_<table> holds only its problem rows by now (_keep_problems_only)
         kept = con.execute(f"select count(*) from stg_{table}").fetchall()[0][0]
-        quarantined = con.execute(f"select count(*) from chk_{table}").fetchall()[0][0]
+        quarantined = con.execute(f"select count(*) from chk_{table} where _problem is not null").fetchall()[0][0]
         distinct = kept + quarantined
         rows.append({"table_name": table, "rows_read": read, "rows_deduplicated": read - distinct,
                      "rows_quarantined": quarantined, "rows_kept": kept})
@@ -161,14 +151,13 @@ def run(source: str | Path, db: str | Path, command: str = "run", gates: bool = 
 
     def do_staging() -> None:
         params = {"as_of": as_of}
+        con.execute(warehouse.sql_text("meta/macros.sql"))  # utc_timestamp(): TEMP, this run only
         for model in STAGING_MODELS:
-            stem = Path(model).stem
-            warehouse.run_model(con, model, params, temp=stem.startswith("chk_"))
-            if stem.startswith("stg_"):
-                _keep_problems_only(con, stem.removeprefix("stg_"))  # table names from the model list
+            # chk_<table>: every distinct source row, typed, with its check result (written
+            # once); stg_<table>: a view of the rows that passed
+            kind = "view" if Path(model).stem.startswith("stg_") else "table"
+            warehouse.run_model(con, model, params, materialized=kind)
         result.summary = _ingest_summary(con, run_id, str(source))
-        for table in contract.tables():
-            con.execute(f"drop table chk_{table}")
 
     def do_metrics() -> None:
         for model in METRIC_MODELS:

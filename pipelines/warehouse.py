@@ -68,17 +68,20 @@ def _params_for(sql: str, params: dict | None) -> dict:
 
 
 def run_model(con: duckdb.DuckDBPyConnection, relpath: str, params: dict | None = None,
-              temp: bool = False) -> str:
-    """Create (or replace) the table named after the model file from its select.
+              materialized: str = "table") -> str:
+    """Create (or replace) the relation named after the model file from its select.
 
-    temp=True makes a TEMP table: for intermediate models that a stage drops again
-    (they never reach the disk unless memory runs short)."""
+    materialized: "table" (persisted), "view" (a persisted view: the staged tables are
+    views of their checked table's passing rows, so a 10M-row table is written once),
+    or "temp" (a TEMP table a stage drops again)."""
     table = Path(relpath).stem
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
         raise ValueError(f"model file name {relpath!r} is not a valid table name")
+    kinds = {"table": "table", "view": "view", "temp": "temp table"}
+    if materialized not in kinds:
+        raise ValueError(f"materialized must be one of {sorted(kinds)}, not {materialized!r}")
     sql = sql_text(relpath)
-    kind = "temp table" if temp else "table"
-    con.execute(f"create or replace {kind} {table} as\n{sql}", _params_for(sql, params))
+    con.execute(f"create or replace {kinds[materialized]} {table} as\n{sql}", _params_for(sql, params))
     return table
 
 

@@ -16,7 +16,7 @@ typed as (
         cast(_raw.interaction_id as varchar) as interaction_id,
         try_cast(try_cast(_raw.tier as double) as integer) as tier,
         try_cast(lower(trim(cast(_raw.hallucinated as varchar))) as boolean) as hallucinated,
-        try_cast(try_cast(_raw.ts as timestamptz) as timestamp) as ts,
+        utc_timestamp(_raw.ts) as ts,
         _raw
     from source
 ),

@@ -44,7 +44,7 @@ users as (
 typed as (
     select
         cast(_raw.interaction_id as varchar) as interaction_id,
-        try_cast(try_cast(_raw.ts as timestamptz) as timestamp) as ts,
+        utc_timestamp(_raw.ts) as ts,
         cast(_raw.user_id as varchar) as user_id,
         cast(_raw.session_id as varchar) as session_id,
         cast(_raw.feature as varchar) as feature,

@@ -41,7 +41,7 @@ typed as (
     select
         cast(_raw.intervention_id as varchar) as intervention_id,
         cast(_raw.interaction_id as varchar) as interaction_id,
-        try_cast(try_cast(_raw.ts as timestamptz) as timestamp) as ts,
+        utc_timestamp(_raw.ts) as ts,
         cast(_raw.kind as varchar) as kind,
         try_cast(_raw.duration_s as double) as duration_s,
         _raw,

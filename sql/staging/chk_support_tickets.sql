@@ -37,8 +37,8 @@ typed as (
     select
         cast(_raw.ticket_id as varchar) as ticket_id,
         cast(_raw.user_id as varchar) as user_id,
-        try_cast(try_cast(_raw.created_ts as timestamptz) as timestamp) as created_ts,
-        try_cast(try_cast(_raw.resolved_ts as timestamptz) as timestamp) as resolved_ts,
+        utc_timestamp(_raw.created_ts) as created_ts,
+        utc_timestamp(_raw.resolved_ts) as resolved_ts,
         try_cast(lower(trim(cast(_raw.escalated as varchar))) as boolean) as escalated,
         try_cast(_raw.handle_time_min as double) as handle_time_min,
         _raw,

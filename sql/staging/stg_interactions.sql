@@ -1,6 +1,7 @@
 -- stg_interactions
 -- Grain: one row per AI query and its output (interaction_id unique). Valid rows
 -- of chk_interactions; ts in UTC.
+-- Materialized as a VIEW of chk_interactions (the checked rows are written once).
 with checked as (
     select * from chk_interactions
 ),

@@ -1,6 +1,7 @@
 -- stg_interventions
 -- Grain: one human-in-the-loop event (intervention_id unique). Valid rows of
 -- chk_interventions.
+-- Materialized as a VIEW of chk_interventions (the checked rows are written once).
 with checked as (
     select * from chk_interventions
 ),

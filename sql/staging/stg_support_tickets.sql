@@ -1,5 +1,6 @@
 -- stg_support_tickets
 -- Grain: one support ticket (ticket_id unique); timestamps in UTC.
+-- Materialized as a VIEW of chk_support_tickets (the checked rows are written once).
 with checked as (
     select * from chk_support_tickets
 ),

@@ -1,5 +1,6 @@
 -- stg_user_activity
 -- Grain: one row per user per active day ((user_id, activity_date) unique).
+-- Materialized as a VIEW of chk_user_activity (the checked rows are written once).
 with checked as (
     select * from chk_user_activity
 ),
