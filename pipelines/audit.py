@@ -925,18 +925,27 @@ def run_stage(con: duckdb.DuckDBPyConnection, log=None) -> str | None:
     Returns the new audit id, or None when nothing was recorded (and says why)."""
     say = log or (lambda msg: print(msg, file=sys.stderr))
     try:
-        findings = run_audit(con, None)
+        as_of = default_as_of(con) if warehouse.table_exists(con, "l6_daily") else None
+    except ValueError:
+        as_of = None  # no interactions: run_audit below says so
+    if as_of is not None and _recorded(con, as_of):  # decided before the costly findings
+        say(f"[audit] an audit as of {as_of} is already recorded; not recording another")
+        return None
+    try:
+        findings = run_audit(con, as_of)
     except ValueError as exc:  # e.g. fewer than the window's weeks of data: say so, not a failure
         say(f"[audit] not recorded: {exc}")
         return None
     as_of = findings["as_of"]
-    con.execute(warehouse.sql_text("audit/schema.sql"))
-    if con.execute("select count(*) from audit_records where as_of = ?", [as_of]).fetchall()[0][0]:
-        say(f"[audit] an audit as of {as_of} is already recorded; not recording another")
-        return None
     audit_id = record_into(con, findings, gate=False)
     say(f"[audit] recorded {audit_id} as of {as_of} (verdict {findings.get('verdict')}, awaiting sign-off)")
     return audit_id
+
+
+def _recorded(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> bool:
+    if not warehouse.table_exists(con, "audit_records"):
+        return False
+    return bool(con.execute("select count(*) from audit_records where as_of = ?", [as_of]).fetchall()[0][0])
 
 
 def record_into(con: duckdb.DuckDBPyConnection, findings: dict, gate: bool = True) -> str:

@@ -3,8 +3,11 @@
 -- latest verdict of each adjudication tier, the final verdict (SPEC §3: latest tier-2,
 -- else latest tier-1, else none; tier 3 beside, never mixed in), validity, TTA and
 -- its interventions. Ties at the same verdict ts: hallucinated wins (conservative).
+-- session_id and output_tokens stay in stg_interactions: nothing downstream reads
+-- them, and a 10M-row table writes faster without two unused columns (one of them a
+-- near-unique string).
 with interactions as (
-    select * from stg_interactions
+    select * exclude (session_id, output_tokens) from stg_interactions
 ),
 
 users as (

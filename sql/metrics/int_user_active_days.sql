@@ -10,10 +10,21 @@ interaction_days as (
     select distinct user_id, activity_date from int_interactions
 ),
 
+interaction_only_days as (
+    -- stg_user_activity is unique on (user_id, activity_date) (staging's critical
+    -- gate), so the union needs no DISTINCT over every row: add only the days that
+    -- have interactions and no activity row
+    select interaction_days.*
+    from interaction_days
+    anti join activity
+        on interaction_days.user_id = activity.user_id
+       and interaction_days.activity_date = activity.activity_date
+),
+
 active_days as (
     select user_id, activity_date from activity
-    union
-    select user_id, activity_date from interaction_days
+    union all
+    select user_id, activity_date from interaction_only_days
 ),
 
 final as (
