@@ -71,17 +71,19 @@ def run_model(con: duckdb.DuckDBPyConnection, relpath: str, params: dict | None 
               materialized: str = "table") -> str:
     """Create (or replace) the relation named after the model file from its select.
 
-    materialized: "table" (persisted), "view" (a persisted view: the staged tables are
-    views of their checked table's passing rows, so a 10M-row table is written once),
-    or "temp" (a TEMP table a stage drops again)."""
+    materialized: "table" (persisted) or "view" (a persisted view: the staged tables are
+    views of their checked table's passing rows, so a 10M-row table is written once).
+    A view cannot hold parameters (DuckDB binds them at run time only)."""
     table = Path(relpath).stem
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
         raise ValueError(f"model file name {relpath!r} is not a valid table name")
-    kinds = {"table": "table", "view": "view", "temp": "temp table"}
-    if materialized not in kinds:
-        raise ValueError(f"materialized must be one of {sorted(kinds)}, not {materialized!r}")
+    if materialized not in ("table", "view"):
+        raise ValueError(f"materialized must be 'table' or 'view', not {materialized!r}")
     sql = sql_text(relpath)
-    con.execute(f"create or replace {kinds[materialized]} {table} as\n{sql}", _params_for(sql, params))
+    if materialized == "view" and _PARAM.search(sql):
+        raise ValueError(f"{relpath} uses parameters ({', '.join(sorted(set(_PARAM.findall(sql))))}): "
+                         "a view cannot hold them; materialize it as a table")
+    con.execute(f"create or replace {materialized} {table} as\n{sql}", _params_for(sql, params))
     return table
 
 

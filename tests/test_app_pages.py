@@ -100,15 +100,16 @@ def test_home_scorecard_matches_cli(demo_db, app_env):
 
 
 def test_home_tiles_carry_the_gate_warnings_on_their_inputs(demo_db, app_env):
-    # the demo's raw gate warns about repeated interaction ids; interactions feed every metric
+    # the demo sends some interactions twice: the staging gate warns about the repeated rows
+    # (no_repeated_rows on the ingest summary, which touches every metric)
     con = duckdb.connect(str(demo_db), read_only=True)
-    n = con.execute("""select count(*) from meta_gate_results
-                       where run_id = (select run_id from meta_runs where status = 'success'
-                                       order by started_at desc limit 1)
-                         and severity = 'warning' and not success
-                         and table_name in ('src_interactions', 'stg_interactions')""").fetchall()[0][0]
+    observed = con.execute("""select observed_value from meta_gate_results
+                              where run_id = (select run_id from meta_runs where status = 'success'
+                                              order by started_at desc limit 1)
+                                and severity = 'warning' and not success
+                                and expectation = 'no_repeated_rows'""").fetchall()
     con.close()
-    assert n > 0
+    assert observed and "table_name=interactions" in observed[0][0], observed
     app_env(demo_db)
     at = open_page("pages/home.py")
     no_failure(at)

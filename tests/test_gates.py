@@ -83,8 +83,14 @@ create table meta_ingest_summary (run_id varchar, table_name varchar, source var
                                   rows_deduplicated bigint, rows_quarantined bigint, rows_kept bigint);
 insert into meta_ingest_summary values
     ('run-test', 'users', null, 100, 0, 2, 98),
-    ('run-test', 'interactions', null, 100, 3, 4, 93),
+    ('run-test', 'interactions', null, 100, 0, 4, 96),
     ('run-old', 'interactions', null, 100, 0, 50, 50);   -- an earlier run: not this gate's business
+create table meta_quarantine_summary (run_id varchar, table_name varchar, reason varchar, column_name varchar,
+                                      n bigint);
+insert into meta_quarantine_summary values
+    ('run-test', 'interactions', 'out_of_range', 'latency_ms', 4),
+    ('run-test', 'users', 'null_id', 'user_id', 2),
+    ('run-old', 'interactions', 'duplicate_id', 'interaction_id', 50);
 
 create table int_interactions as
 with verdicts as (
@@ -253,9 +259,15 @@ FAILS = [
      "resolved_ts,created_ts", "critical", 1, False),
     ("staging", "update stg_infra_costs set cost_usd = -1 where date = date '2026-03-08'",
      "staging__stg_infra_costs", "expect_column_values_to_be_between", "cost_usd", "critical", 1, False),
-    ("staging", "update meta_ingest_summary set rows_quarantined = 10, rows_kept = 87 "
+    ("staging", "update meta_ingest_summary set rows_quarantined = 10, rows_kept = 90 "
                 "where run_id = 'run-test' and table_name = 'interactions'",
      "staging__meta_ingest_summary", "quarantine_share_le_5pct", "rows_quarantined", "critical", 1, False),
+    ("staging", "update meta_ingest_summary set rows_read = 103, rows_deduplicated = 3 "
+                "where run_id = 'run-test' and table_name = 'interactions'",
+     "staging__meta_ingest_summary", "no_repeated_rows", "rows_deduplicated", "warning", 1, True),
+    ("staging", "insert into meta_quarantine_summary values "
+                "('run-test', 'interactions', 'duplicate_id', 'interaction_id', 2)",
+     "staging__meta_ingest_summary", "no_repeated_rows", "rows_deduplicated", "warning", 1, True),
     ("staging", "update meta_ingest_summary set rows_kept = 1 where run_id = 'run-test' and table_name = 'users'",
      "staging__meta_ingest_summary", "rows_conserved", None, "critical", 1, False),
     ("metrics", "update int_interactions set is_valid = true where interaction_id = 'i3'",
@@ -318,7 +330,7 @@ def test_failures_carry_samples_and_a_message(con):
 
 
 def test_quarantine_share_names_the_table(con):
-    con.execute("update meta_ingest_summary set rows_quarantined = 20, rows_kept = 77 "
+    con.execute("update meta_ingest_summary set rows_quarantined = 20, rows_kept = 80 "
                 "where run_id = 'run-test' and table_name = 'interactions'")
     outcome = gates.run_gate(con, "staging", RUN)
     [failure] = [f for f in outcome.failures if f["expectation"] == "quarantine_share_le_5pct"]

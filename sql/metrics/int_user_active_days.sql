@@ -11,9 +11,11 @@ interaction_days as (
 ),
 
 interaction_only_days as (
-    -- stg_user_activity is unique on (user_id, activity_date) (staging's critical
-    -- gate), so the union needs no DISTINCT over every row: add only the days that
-    -- have interactions and no activity row
+    -- stg_user_activity is unique on (user_id, activity_date): chk_user_activity
+    -- quarantines a repeated key as duplicate_id (and staging's gate checks it). So the
+    -- union needs no DISTINCT over every row: add only the days that have interactions
+    -- and no activity row. (A repeated day would make lead() return the same date and
+    -- count the user as retained.)
     select interaction_days.*
     from interaction_days
     anti join activity
