@@ -119,7 +119,8 @@ if not compare:
     shown = shown.drop("slice")
 fmt = {"share": "percent", "USD": "dollar", "seconds": "%.2f s", "per 100 queries": "%.2f", "points": "%+.2f pts",
        "hours": "%.1f h", "valid outputs": "%d", "minutes per task": "%.2f min"}
-colcfg = {m: st.column_config.NumberColumn(charts.SHORT[m], format=fmt.get(charts.unit_text(m), "%.2f"),
+fmt_of = {m: "$%.4f" if m == "cpvo_usd" else fmt.get(charts.unit(m), "%.2f") for m in metrics}  # CPVO is cents
+colcfg = {m: st.column_config.NumberColumn(charts.SHORT[m], format=fmt_of[m],
                                            help=f"{charts.label(m)} ({charts.unit_text(m)})")
           for m in metrics}
 colcfg["period_start"] = st.column_config.DateColumn("period start", format="YYYY-MM-DD")

@@ -55,6 +55,11 @@ def scale(metric: str) -> float:
     return 100.0 if _meta(metric)["unit"] == "share" else 1.0
 
 
+def unit(metric: str) -> str:
+    """The metric's or measure's unit as the contract names it ("share", "USD", "seconds")."""
+    return _meta(metric)["unit"]
+
+
 def unit_text(metric: str) -> str:
     return UNIT_TEXT.get(_meta(metric)["unit"], _meta(metric)["unit"])
 

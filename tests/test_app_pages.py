@@ -424,3 +424,15 @@ def test_definitions_sends_a_source_file_only_when_its_expander_is_open(demo_db,
 
     name, text = next(iter(da.definitions()["files"].items()))
     assert len(at.code) == closed + 1 and at.code[-1].value == text.rstrip("\n"), name
+
+
+def test_explore_table_shows_each_unit(demo_db, app_env):
+    # rates as percentages, CPVO in dollars to the hundredth of a cent, TTA in seconds:
+    # the column formats follow each metric's contract unit
+    app_env(demo_db)
+    at = open_page("pages/explore.py", {"grain": "quarter", "metrics": ["TCR", "HR", "TTA p50", "CPVO", "RΔ"]})
+    no_failure(at)
+    config = json.loads(at.dataframe[0].proto.columns)
+    formats = {c["label"]: c["type_config"].get("format") for c in config.values() if "label" in c}
+    assert formats["TCR"] == formats["HR"] == "percent", formats
+    assert formats["CPVO"] == "$%.4f" and formats["TTA p50"] == "%.2f s" and formats["RΔ"] == "%+.2f pts", formats
