@@ -49,9 +49,7 @@ if not chains:
     st.info("The bridge report holds no chains for this quarter.", icon=":material/info:")
 else:
     ui.table(report.chains_frame(rep), f"bridge_chains_{quarter}", key="chains_all",
-             column_config={"impact vs holdout (USD)": st.column_config.NumberColumn(format="dollar"),
-                            "95% CI low": st.column_config.NumberColumn(format="dollar"),
-                            "95% CI high": st.column_config.NumberColumn(format="dollar")})
+             column_config={c: st.column_config.NumberColumn(format="dollar") for c in report.USD_COLUMNS})
     st.caption("Open a chain below for its diagram: each edge's method, estimate and interval.")
 # one tab per chain, only the open one drawn (the URL keeps it): every chain's diagram and
 # table at once cost the browser seconds on first load

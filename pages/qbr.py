@@ -1,4 +1,6 @@
 """QBR: one quarter's L6 scorecard, the KPI bridge in dollars, HR by domain, summary, export."""
+from pathlib import Path
+
 import polars as pl
 import streamlit as st
 
@@ -50,7 +52,7 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
     prev = wf["from_quarter"] or card.get("previous_quarter") or "previous quarter"
     wf_title = f"Quarter-over-quarter change in dollars by chain, {prev} → {quarter}"
     if wf["start"] and wf["end"]:
-        wf_title += (f"<br><sup>AI impact vs holdout: {prev} {charts.fmt_usd(wf['start']['usd'])} → "
+        wf_title += (f"<br><sup>AI impact, all chains: {prev} {charts.fmt_usd(wf['start']['usd'])} → "
                      f"{quarter} {charts.fmt_usd(wf['end']['usd'])}</sup>")
     fig_wf = charts.waterfall(wf["steps"], wf_title)
     wf_df = pl.DataFrame(wf["steps"], schema={"label": pl.Utf8, "chain": pl.Utf8, "usd": pl.Float64,
@@ -79,8 +81,9 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
                              data=pl.DataFrame([{k: st_.get(k) for k in ("from", "to", "method", "estimate",
                                                                           "ci_low", "ci_high", "unit", "basis")}
                                                 for st_ in c.get("steps") or []]))
-        ui.table(chains_df, f"bridge_chains_{quarter}", key="chains")
-        tables.append(("KPI bridge chains (USD, 95% CI)", chains_df))
+        ui.table(chains_df, f"bridge_chains_{quarter}", key="chains",
+                 column_config={c: st.column_config.NumberColumn(format="dollar") for c in report.USD_COLUMNS})
+        tables.append(("KPI bridge chains (USD, 95% CI)", chains_df.with_columns(pl.col(report.USD_COLUMNS).round(0))))
 
 # ---------------------------------------------------------------- HR by domain
 st.subheader("Hallucination rate by domain")
@@ -97,7 +100,7 @@ tables.insert(0, ("HR by domain (%)", hr_table))
 
 # ---------------------------------------------------------------- export
 with top[1]:
-    subtitle = (f"Data {p['first_date']} → {p['last_date']} (UTC) · warehouse {info['path']} · "
+    subtitle = (f"Data {p['first_date']} → {p['last_date']} (UTC) · warehouse {Path(info['path']).name} · "
                 + (f"bridge assumptions {bridge.get('assumptions_version')}" if bridge.get("available") else
                    "KPI bridge not available"))
     st.download_button("Download the QBR as PDF", icon=":material/picture_as_pdf:", type="primary",

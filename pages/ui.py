@@ -58,6 +58,8 @@ def scorecard_metrics(card: dict, key: str) -> None:
             cols = st.columns(3)
         with cols[i % 3].container(border=True):
             delta = charts.fmt_change(m["metric"], m["change"])
+            if delta:
+                delta += f" ({charts.change_word(m['metric'], m['change'])})"
             prev_q = card.get("previous_quarter")
             spark = [v * charts.scale(m["metric"]) for v in m["weekly"] if v is not None]
             st.metric(
@@ -112,7 +114,8 @@ def scorecard_frame(card: dict) -> pl.DataFrame:
         "status": charts.status_text(m["status"]),
         "threshold": charts.threshold_short(m["metric"]),
         f"previous ({card.get('previous_quarter') or 'n/a'})": charts.fmt_value(m["metric"], m["previous"]),
-        "change": charts.fmt_change(m["metric"], m["change"]) or "n/a",
+        "change": (f"{charts.fmt_change(m['metric'], m['change'])} ({charts.change_word(m['metric'], m['change'])})"
+                   if charts.fmt_change(m["metric"], m["change"]) else "n/a"),
     } for m in card["metrics"]])
 
 

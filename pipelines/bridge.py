@@ -1621,7 +1621,8 @@ def report_text(rep: dict) -> str:
             lines.append(f"  {s['from']} → {s['to']}: {_num(s['estimate'])} [{_num(s['ci_low'])}, "
                          f"{_num(s['ci_high'])}] {s['unit']} ({s['method']}"
                          + (f", {s['n_cells']} cells" if s.get("n_cells") else "") + ")")
-        lines.append(f"  impact vs holdout: {_usd(ch['usd_impact'])} [{_usd(ch['usd_ci_low'])}, "
+        against = "vs holdout" if str(ch.get("impact_method") or "").startswith("causal") else "treatment only"
+        lines.append(f"  impact ({against}): {_usd(ch['usd_impact'])} [{_usd(ch['usd_ci_low'])}, "
                      f"{_usd(ch['usd_ci_high'])}]; chain implies {_usd(ch['usd_implied'])} "
                      f"[{_usd(ch['usd_implied_ci_low'])}, {_usd(ch['usd_implied_ci_high'])}]")
         lines.append(f"  {ch['note']}")

@@ -108,12 +108,23 @@ def fmt_change(metric: str, change: float | None) -> str | None:
     if unit == "seconds":
         return f"{change:+.2f} s"
     if unit == "per 100 queries":
-        return f"{change:+.2f}"
+        return f"{change:+.2f} per 100"
     if unit == "points":
         return f"{change:+.1f} pts"
     if unit == "USD":
-        return f"{'+' if change >= 0 else '−'}${abs(change):.6f}"
+        return f"{'+' if change >= 0 else '−'}${abs(change):.4f}"
     return f"{change:+.3g}"
+
+
+def change_word(metric: str, change: float | None) -> str | None:
+    """Whether a change is better or worse for an L6 metric (its direction), in a word, so
+    the reading never rests on the delta's color alone."""
+    if _bad(change) or metric not in config.METRICS:
+        return None
+    if change == 0:
+        return "no change"
+    higher = config.metric_contract()["metrics"][metric]["direction"] == "higher"
+    return "better" if (change > 0) == higher else "worse"
 
 
 def fmt_usd(v: float | None, signed: bool = False) -> str:
@@ -561,6 +572,17 @@ def _wrap(text: str, width: int) -> str:
     return "<br>".join(lines)
 
 
+def pnl_word(chain: dict) -> str:
+    """What a chain's signed P&L impact means, in words: a gain, a cost, or no measurable
+    effect when its 95% interval spans zero (P&L sign: + is good for the P&L)."""
+    usd, lo, hi = chain.get("usd_impact"), chain.get("usd_ci_low"), chain.get("usd_ci_high")
+    if _bad(usd):
+        return "n/a"
+    if not _bad(lo) and not _bad(hi) and lo <= 0 <= hi:
+        return "no measurable effect"
+    return "gain" if usd > 0 else "cost" if usd < 0 else "none"
+
+
 def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
     """AI metric → behavior → ops → P&L: one box per node, each edge labelled with its
     estimate, 95% interval and method (causal / observational)."""
@@ -581,7 +603,7 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
             elif not last:
                 text += f"<br>{_fmt_num(v)} {_wrap(nd.get('unit') or '', 18)}"
         if last and not _bad(chain.get("usd_impact")):
-            text += (f"<br>{fmt_usd(chain['usd_impact'], True)}"
+            text += (f"<br>{fmt_usd(chain['usd_impact'], True)} ({pnl_word(chain)})"
                      f"<br>[{fmt_usd(chain.get('usd_ci_low'), True)}, {fmt_usd(chain.get('usd_ci_high'), True)}]")
         f.annotations.append(dict(x=x, y=0.45, xref="x", yref="y", text=text, showarrow=False,
                                   font=dict(size=15), align="center", bgcolor="#eef3fb" if not last else "#e8f5ec",
@@ -630,6 +652,8 @@ def what_if_chart(res: dict, title: str) -> go.Figure:
             body = f"{fmt_usd(cur)} → {fmt_usd(new)}"
             delta = f"{fmt_usd(res.get('usd_change'), True)}"
         else:
+            if not _bad(ch) and not _bad(cur) and abs(ch) <= 1e-9 * max(1.0, abs(cur)):
+                ch = 0.0  # float noise of an unmoved node (e.g. -1.7e-10), not a change
             body = f"{_fmt_num(cur)} → {_fmt_num(new)}"
             delta = f"{'+' if not _bad(ch) and ch >= 0 else ''}{_fmt_num(ch)}"
         text = (f"<b>{_wrap(nd.get('label') or nd.get('node', '?'), 18)}</b><br>{body}<br>"

@@ -85,23 +85,50 @@ def chain_tab_label(chain: dict) -> str:
     return ("⚠ " if materially_inconsistent(chain) else "") + str(chain.get("name"))
 
 
+def against_holdout(chain: dict) -> bool:
+    """Whether the chain's dollars are measured against the holdout (causal) rather than on
+    the treatment population alone (a P&L line the holdout, never offered the AI, has none of)."""
+    return str(chain.get("impact_method") or "").startswith("causal")
+
+
+def assumptions_text(chain: dict) -> str:
+    """The business assumptions a chain's dollars rest on, with their values, in words."""
+    parts = []
+    for name, a in sorted((chain.get("assumptions") or {}).items()):
+        if a.get("value") is not None:
+            parts.append(f"{name.replace('_', ' ')} = {a['value']:g} {a.get('unit', '')}".strip())
+        elif a.get("by_feature"):
+            parts.append(f"{name.replace('_', ' ')} = " + ", ".join(
+                f"{k} {v:g}" for k, v in sorted(a["by_feature"].items())) + f" {a.get('unit', '')}".rstrip())
+    return "; ".join(parts) or "none"
+
+
 def chains_frame(bridge: dict | None) -> pl.DataFrame:
-    """Every chain of a bridge report in one table: impact against the holdout, its 95%
-    interval and whether the chain's implied dollars agree with it (in words and a sign)."""
+    """Every chain of a bridge report in one table: its dollar impact, 95% interval, what
+    the impact is measured against (the holdout, or the treatment population alone), the
+    assumptions the dollars rest on, and whether the chain's implied dollars agree."""
     chains = (bridge or {}).get("chains") or []
     if not chains:
         return pl.DataFrame()
     return pl.DataFrame([{
         "chain": c.get("name"), "AI metric": c.get("ai_metric"),
-        "impact vs holdout (USD)": c.get("usd_impact"), "95% CI low": c.get("usd_ci_low"),
-        "95% CI high": c.get("usd_ci_high"),
+        "impact (USD)": c.get("usd_impact"), "95% CI low": c.get("usd_ci_low"),
+        "95% CI high": c.get("usd_ci_high"), "P&L reading": charts.pnl_word(c),
+        "measured against": ("the holdout (causal)" if against_holdout(c)
+                             else "nothing: treatment only (the holdout has none of this line)"),
+        "rests on assumptions": assumptions_text(c),
         "consistent with holdout": ("✔ yes" if c.get("consistent") else
                                     "≈ immaterial gap" if c.get("consistent") is False and c.get("gap_material") is False
                                     else "⚠ no" if c.get("consistent") is False else "n/a"),
         "note": c.get("note") or "",
-    } for c in chains], schema={"chain": pl.Utf8, "AI metric": pl.Utf8, "impact vs holdout (USD)": pl.Float64,
-                                "95% CI low": pl.Float64, "95% CI high": pl.Float64,
-                                "consistent with holdout": pl.Utf8, "note": pl.Utf8})
+    } for c in chains], schema={"chain": pl.Utf8, "AI metric": pl.Utf8, "impact (USD)": pl.Float64,
+                                "95% CI low": pl.Float64, "95% CI high": pl.Float64, "P&L reading": pl.Utf8,
+                                "measured against": pl.Utf8,
+                                "rests on assumptions": pl.Utf8, "consistent with holdout": pl.Utf8,
+                                "note": pl.Utf8})
+
+
+USD_COLUMNS = ("impact (USD)", "95% CI low", "95% CI high")
 
 
 def _fmt_ci(lo, hi) -> str:
@@ -180,10 +207,20 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
         ch = bridge["chains"]
         total = sum(c.get("usd_impact") or 0 for c in ch)
         top = max(ch, key=lambda c: abs(c.get("usd_impact") or 0))
-        bullets.append(f"The KPI bridge values {q}'s AI impact against the holdout at {charts.fmt_usd(total, True)} across "
-                       f"{len(ch)} chains (assumptions {bridge.get('assumptions_version', '?')}); the largest is "
-                       f"{top.get('name')} at {charts.fmt_usd(top.get('usd_impact'), True)}"
-                       f"{_fmt_ci(top.get('usd_ci_low'), top.get('usd_ci_high'))}.")
+        causal = [c for c in ch if against_holdout(c) and c.get("usd_impact") is not None]
+        alone = [c for c in ch if not against_holdout(c) and c.get("usd_impact") is not None]
+        line = (f"The KPI bridge values {q}'s AI impact at {charts.fmt_usd(total, True)} across {len(ch)} chains "
+                f"(assumptions {bridge.get('assumptions_version', '?')})")
+        if causal and alone:
+            line += (f": {charts.fmt_usd(sum(c['usd_impact'] for c in causal), True)} measured against the holdout ("
+                     + ", ".join(c.get("name") for c in causal) + f") and "
+                     f"{charts.fmt_usd(sum(c['usd_impact'] for c in alone), True)} on the treatment population "
+                     "alone, P&L lines the holdout has none of ("
+                     + ", ".join(f"{c.get('name')} {charts.fmt_usd(c['usd_impact'], True)}" for c in alone) + ")")
+        line += (f"; the largest is {top.get('name')} at {charts.fmt_usd(top.get('usd_impact'), True)}"
+                 f"{_fmt_ci(top.get('usd_ci_low'), top.get('usd_ci_high'))}, which rests on "
+                 f"{assumptions_text(top)}. The intervals cover sampling only, not the assumptions.")
+        bullets.append(line)
         steps = waterfall_steps(bridge)["steps"]
         if steps:
             net = sum(s["usd"] or 0 for s in steps)

@@ -92,6 +92,9 @@ def test_home_scorecard_matches_cli(demo_db, app_env):
     assert tiles["CPVO"].value == f"${last_full['cpvo_usd']:.4f}"
     prev = rows[-2]
     assert tiles["TCR"].delta.startswith(f"{100 * (last_full['tcr'] - prev['tcr']):+.1f} pts")
+    # better or worse in a word, by each metric's direction (not by the delta's color alone)
+    assert f"({'better' if last_full['tcr'] > prev['tcr'] else 'worse'})" in tiles["TCR"].delta
+    assert f"({'better' if last_full['hr'] < prev['hr'] else 'worse'})" in tiles["HR"].delta
     body = texts(at)
     assert "green > 78%" in body  # which threshold made the status, in words
     # no audit signed and the data began long before today: the reminder is overdue, in red
