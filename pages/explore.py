@@ -71,8 +71,8 @@ else:
 frames = [(name, f, da.explore(grain, f, date_from, date_to, metrics=metrics)) for name, f in sides]
 
 filter_words = ", ".join(f"{da.SLICE_LABELS[k]}: {', '.join(v)}" for k, v in filters.items()) or "all interactions"
-st.caption(f"Showing {filter_words}; {date_from or info['first_date']} → {date_to or info['last_date']}; "
-           f"by {charts.GRAIN_WORDS[grain]}.")
+scope = f"{filter_words}; {date_from or info['first_date']} → {date_to or info['last_date']}"
+st.caption(f"Showing {scope}; by {charts.GRAIN_WORDS[grain]}.")
 
 if all(df.is_empty() for _, _, df in frames):
     st.info("No interactions match this slice and date range, so there is nothing to chart. "
@@ -85,7 +85,7 @@ if all(df.is_empty() for _, _, df in frames):
 support_cut = [m for m in metrics if m in da.SUPPORT_MEASURES
                and not any(da.support_applies(f) for _, f, _ in frames)]
 fig = charts.metric_panels([(name, df) for name, _, df in frames], metrics, grain, kind=kind,
-                           notes={m: da.SUPPORT_NOTE for m in support_cut})
+                           notes={m: da.SUPPORT_NOTE for m in support_cut}, scope=scope)
 ui.chart(fig, f"explore_{grain}_{ui.slug(filter_words)}", key="explore")
 if support_cut:
     st.caption(f"{', '.join(charts.SHORT[m] for m in support_cut)}: {da.SUPPORT_NOTE}")
@@ -153,6 +153,9 @@ if rows:
     if st.session_state.get("_drill_sel") != picked and picked in period_opts:
         st.session_state["_drill_sel"] = picked
         st.session_state["drill"] = picked
+    if compare:  # a row of the right-hand slice drills into that slice
+        st.session_state["_drill_side"] = next(
+            (i for i, (name, _, _) in enumerate(frames) if name == shown["slice"][rows[0]]), 0)
 e1, e2, e3, e4 = st.columns([1.3, 1, 1, 0.8], vertical_alignment="bottom")
 drill = e1.selectbox(f"Period ({charts.GRAIN_WORDS[grain]} starting)", period_opts, key="drill", bind=QP)
 outcome = e2.selectbox("Outcome", ["any", "completed", "corrected", "fallback", "escalated", "abandoned"],
@@ -164,14 +167,17 @@ if drill == "all":
 else:
     p0, p1 = da.period_bounds(dt.date.fromisoformat(drill), grain)
     d_from, d_to = max(p0, date_from) if date_from else p0, min(p1, date_to) if date_to else p1
-drill_filters = frames[0][1]
+side = st.session_state.get("_drill_side", 0) if compare else 0
+side = side if side < len(frames) else 0
+drill_filters = frames[side][1]
 res = da.interactions_page(drill_filters, d_from, d_to, page=int(page), page_size=50,
                            outcome=None if outcome == "any" else outcome, verdict=verdict)
 if res["total"] == 0:
     st.info("No interactions match this period, outcome and verdict.", icon=":material/search_off:")
 else:
     st.caption(f"{res['total']:,} interactions · page {res['page']} of {res['pages']} (50 per page), oldest first"
-               + (f" · {frames[0][0]}" if compare else ""))
+               + (f" · {frames[side][0]} (select a row of the table above to drill into either slice)"
+                  if compare else ""))
     st.dataframe(res["rows"], hide_index=True, key="drill_table",
                  column_config={"ts": st.column_config.DatetimeColumn("ts (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                                 "cost_usd": st.column_config.NumberColumn("cost (USD)", format="%.5f"),

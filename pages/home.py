@@ -16,12 +16,14 @@ def audit_banner() -> None:
     if not due:
         return
     when = due["next_due"]
+    todo = (f"Audit {due['awaiting_signoff']} is recorded and awaits sign-off on the Audit page."
+            if due.get("awaiting_signoff") else "Open the Audit page to run it and sign it off.")
     if due["overdue"]:
         st.error(f"**The 8-week metric audit is overdue**: it was due on {when} ({-due['days']} days ago). "
-                 "Open the Audit page to run it and sign it off.", icon=":material/event_busy:")
+                 + todo, icon=":material/event_busy:")
     elif due["days"] <= 7:
-        st.warning(f"**The 8-week metric audit is due** on {when} (in {due['days']} days).",
-                   icon=":material/event_upcoming:")
+        st.warning(f"**The 8-week metric audit is due** on {when} (in {due['days']} days). "
+                   + (todo if due.get("awaiting_signoff") else ""), icon=":material/event_upcoming:")
     else:
         st.caption(f"Next metric audit due {when} (in {due['days']} days).")
 

@@ -319,20 +319,24 @@ def _panel_title(metric: str) -> str:
 
 
 def metric_panels(sides: list[tuple[str, pl.DataFrame]], metrics: list[str], grain: str, kind: str = "line",
-                  title: str | None = None, notes: dict[str, str] | None = None) -> go.Figure:
+                  title: str | None = None, notes: dict[str, str] | None = None,
+                  scope: str | None = None) -> go.Figure:
     """Explore's small multiples in ONE figure: a row per metric, a column per side (slice).
 
     One figure rather than one per metric: on a 2-core machine every extra Plotly chart on
     a page costs the browser 0.3-0.9 s before anything is drawn; extra subplots cost little.
     Side by side cells share their y range; L6 metrics carry their threshold bands.
     `notes`: metric -> a sentence drawn in its cells instead of data (e.g. support measures
-    on a feature slice)."""
+    on a feature slice). `scope`: the filters and dates every side shares, as a subtitle (an
+    exported PNG must say which slice it shows)."""
     notes = notes or {}
     rows, cols = len(metrics), len(sides)
     words = GRAIN_WORDS.get(grain, grain)
     names = [n for n, _ in sides if n]
     title = title or (", ".join(SHORT.get(m, m) for m in metrics) + f" by {words}"
                       + (f" — {' vs '.join(names)}" if names else ""))
+    if scope:
+        title += f"<br><sup>{scope}</sup>"
     row_h, top, bottom = 330, 110, 125
     height = rows * row_h + top + bottom
     vgap = 95 / height

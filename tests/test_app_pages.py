@@ -100,6 +100,12 @@ def test_home_scorecard_matches_cli(demo_db, app_env):
     # no audit signed and the data began long before today: the reminder is overdue, in red
     overdue = [e.value for e in at.error if "audit is overdue" in str(e.value)]
     assert overdue and "days ago" in overdue[0], [e.value for e in at.error]
+    # the demo's run recorded an audit: it needs a sign-off, not a run
+    con = duckdb.connect(str(demo_db), read_only=True)
+    [(pending,)] = con.execute("select audit_id from audit_records where signed_at is null "
+                               "order by created_at desc limit 1").fetchall()
+    con.close()
+    assert f"Audit {pending} is recorded and awaits sign-off" in overdue[0], overdue[0]
 
 
 def test_home_tiles_carry_the_gate_warnings_on_their_inputs(demo_db, app_env):
@@ -171,6 +177,9 @@ def test_explore_url_state_and_month_grain(demo_db, app_env):
     rd = [None if r["retention_delta_pts"] is None else round(r["retention_delta_pts"], 8) for r in rows]
     got = [None if v != v else round(v, 8) for v in df["retention_delta_pts"]]
     assert got == rd
+    # the chart (and so its PNG) names the slice it shows
+    title = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+    assert "TCR, RΔ by month" in title and "Domain: billing" in title, title
 
 
 def test_explore_empty_slice_explains_itself(demo_db, app_env):
