@@ -74,7 +74,10 @@ def scorecard_metrics(card: dict, key: str) -> None:
             c1, c2 = st.columns([1, 3], vertical_alignment="center")
             with c1:
                 status_badge(m["status"], m["threshold"])
-            c2.caption(f"{charts.threshold_short(m['metric'])}" + (f" · {m['note']}" if m["note"] else ""))
+            ended = (f" · last {(card['recent_to'] - card['recent_from']).days + 1} days: "
+                     f"{charts.fmt_value(m['metric'], m['recent'])} {charts.status_text(m['recent_status'])}"
+                     if m.get("recent_status") not in (None, "n/a", m["status"]) else "")
+            c2.caption(f"{charts.threshold_short(m['metric'])}" + ended + (f" · {m['note']}" if m["note"] else ""))
             extra = _extra_line(m["metric"], card.get("row"))
             if extra:
                 st.caption(extra)

@@ -379,6 +379,9 @@ def _change(metric: str, value, prev) -> dict:
     return {"change": diff, "better": better}
 
 
+RECENT_DAYS = 28  # the scorecard's "how the quarter ended" window
+
+
 def scorecard(quarter: str, filters: dict | None = None, db: str | Path | None = None) -> dict:
     """The six L6 metrics of a quarter (value, status, threshold, change vs the previous
     quarter, weekly values for a sparkline) + coverage and RΔ group sizes."""
@@ -392,11 +395,20 @@ def scorecard(quarter: str, filters: dict | None = None, db: str | Path | None =
     wk = weeks_of(quarter, filters, db=db)
     info = warehouse_info(db=db)
     last = info["last_date"]
+    # the quarter's last RECENT_DAYS days of data, when the quarter holds twice as many: a
+    # quarter's average can hide where it ended (a drop in its last month)
+    recent_to = min(qe, last) if last and row else None
+    recent_from = recent_to - dt.timedelta(days=RECENT_DAYS - 1) if recent_to else None
+    recent = None
+    if recent_to and (recent_to - qs).days + 1 >= 2 * RECENT_DAYS:
+        table = l6("all", filters, recent_from, recent_to, db=db)
+        recent = table.row(0, named=True) if table.height else None
     metrics = []
     for m in METRICS:
         meta = metric_meta(m)
         value = row[m] if row else None
         pv = prev[m] if prev else None
+        rv = recent[m] if recent else None
         metrics.append({
             **meta,
             "value": value,
@@ -406,6 +418,8 @@ def scorecard(quarter: str, filters: dict | None = None, db: str | Path | None =
             **_change(m, value, pv),
             "weekly": [w for w in wk[m].to_list()],
             "weeks": wk["period_start"].to_list(),
+            "recent": rv,
+            "recent_status": config.status(m, rv),
         })
     return {
         "quarter": quarter, "start": qs, "end": qe,
@@ -413,6 +427,7 @@ def scorecard(quarter: str, filters: dict | None = None, db: str | Path | None =
         "previous_quarter": quarter_label(prev_qs) if prev else None,
         "has_data": row is not None,
         "row": row, "previous_row": prev, "metrics": metrics,
+        "recent_from": recent_from if recent else None, "recent_to": recent_to if recent else None,
     }
 
 

@@ -183,6 +183,24 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
     greens = [charts.SHORT[m["metric"]] for m in card["metrics"] if m["status"] == "green"]
     if greens:
         bullets.append(f"On target (green): {', '.join(greens)}.")
+    for m in card["metrics"]:  # where the quarter ended worse than its average
+        if m.get("recent_status") in (None, "n/a") or m["status"] == "n/a":
+            continue
+        if _ORDER[m["recent_status"]] < _ORDER[m["status"]]:
+            bullets.append(
+                f"{charts.SHORT[m['metric']]} ended {q} worse than its quarter value: "
+                f"{charts.fmt_value(m['metric'], m['recent'])} ({m['recent_status']}) over the last "
+                f"{(card['recent_to'] - card['recent_from']).days + 1} days ({card['recent_from']:%b %-d} – "
+                f"{card['recent_to']:%b %-d}), against {charts.fmt_value(m['metric'], m['value'])} "
+                f"({m['status']}) for the quarter.")
+    row = card.get("row") or {}
+    hr = next((m for m in card["metrics"] if m["metric"] == "hr"), None)
+    t3 = row.get("tier3_hr")
+    if hr and t3 is not None and hr["status"] != "n/a" and _ORDER[config.status("hr", t3)] < _ORDER[hr["status"]]:
+        bullets.append(f"Expert (tier-3) review, a sample kept beside the final verdicts, finds "
+                       f"{100 * t3:.1f}% hallucinated ({config.status('hr', t3)} on HR's thresholds) against "
+                       f"HR {charts.fmt_value('hr', hr['value'])} ({hr['status']}): the final verdicts may "
+                       "understate hallucinations.")
     rd = next(m for m in card["metrics"] if m["metric"] == "retention_delta_pts")
     if rd["value"] is None:
         row = card.get("row") or {}

@@ -448,3 +448,26 @@ def test_explore_table_shows_each_unit(demo_db, app_env):
     formats = {c["label"]: c["type_config"].get("format") for c in config.values() if "label" in c}
     assert formats["TCR"] == formats["HR"] == "percent", formats
     assert formats["CPVO"] == "$%.4f" and formats["TTA p50"] == "%.2f s" and formats["RΔ"] == "%+.2f pts", formats
+
+
+def test_scorecard_recent_window_counts_the_quarters_last_four_weeks(demo_db, app_env):
+    # the last 28 days of the latest full quarter, checked against TCR counted straight from
+    # the staged interactions (not through the L6 query)
+    app_env(demo_db)
+    from pipelines import data_access as da
+
+    q = da.periods(db=demo_db)["full_quarter"]["label"]
+    card = da.scorecard(q, db=demo_db)
+    assert (card["recent_to"] - card["recent_from"]).days == 27 and card["recent_to"] == card["end"]
+    con = duckdb.connect(str(demo_db), read_only=True)
+    [(tcr,)] = con.execute("select avg(case when outcome = 'completed' then 1.0 else 0.0 end) from stg_interactions "
+                           "where cast(ts as date) between ? and ?",
+                           [card["recent_from"], card["recent_to"]]).fetchall()
+    con.close()
+    m = next(m for m in card["metrics"] if m["metric"] == "tcr")
+    assert m["recent"] == pytest.approx(tcr, abs=1e-12)
+    # the demo plants the 82% -> 68% TCR drop inside this quarter: it ends red, below its average
+    from pipelines import report
+
+    assert m["recent_status"] == "red" and m["status"] != "red", (m["recent"], m["value"])
+    assert any(b.startswith(f"TCR ended {q} worse") for b in report.summary_bullets(card))

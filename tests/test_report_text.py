@@ -54,3 +54,26 @@ def test_summary_splits_the_total_by_what_it_is_measured_against():
     assert "the largest is TTA → productivity value at +$50.0k" in line
     assert "rests on manual baseline minutes per task = code 12, docs 15" in line
     assert "The intervals cover sampling only, not the assumptions." in line
+
+
+def _m(metric, value, status, recent=None, recent_status="n/a"):
+    return {"metric": metric, "value": value, "status": status, "previous": value, "previous_status": status,
+            "note": "", "recent": recent, "recent_status": recent_status}
+
+
+def test_summary_says_when_a_quarter_ended_worse_than_its_average():
+    import datetime as dt
+
+    card = {"quarter": "2026Q3", "previous_quarter": "2026Q2", "has_data": True,
+            "recent_from": dt.date(2026, 9, 3), "recent_to": dt.date(2026, 9, 30),
+            "row": {"tier3_hr": 0.08},
+            "metrics": [_m("tcr", 0.746, "amber", 0.672, "red"), _m("hr", 0.0297, "green", 0.0301, "amber"),
+                        _m("retention_delta_pts", 9.9, "green", 9.0, "green"), _m("hitl_per_100", 1.0, "green")]}
+    bullets = report.summary_bullets(card)
+    assert ("TCR ended 2026Q3 worse than its quarter value: 67.2% (red) over the last 28 days (Sep 3 – Sep 30), "
+            "against 74.6% (amber) for the quarter.") in bullets
+    assert any(b.startswith("HR ended 2026Q3 worse") for b in bullets)
+    assert not any(b.startswith("RΔ ended") for b in bullets)  # still green: no bullet
+    # tier 3 at 8.0% is red on HR's thresholds (red > 5%) while HR is green
+    [t3] = [b for b in bullets if b.startswith("Expert (tier-3) review")]
+    assert "finds 8.0% hallucinated (red on HR's thresholds) against HR 3.0% (green)" in t3
