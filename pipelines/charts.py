@@ -515,15 +515,39 @@ def threshold_ladder(values: dict | None = None, title: str = "Thresholds at a g
 # --------------------------------------------------------------------------------------
 # bridge charts
 # --------------------------------------------------------------------------------------
+OTHER_LABEL = "Volume, mix and rates (all chains)"
+
+
+def waterfall_bars(steps: list[dict]) -> list[dict]:
+    """The waterfall's relative bars: each chain's part that follows its AI metric's own move
+    (`via_ai_metric`), then ONE bar for the rest of every chain's change (volume, mix and
+    conversion rates: `other`), so a chain is never credited with usage growth. A chain
+    without that split keeps its whole change, with its interval."""
+    bars, other, split = [], 0.0, False
+    for s in steps:
+        if s.get("via_ai_metric") is not None and s.get("other") is not None:
+            bars.append({"label": s["label"], "usd": s["via_ai_metric"], "ci_low": None, "ci_high": None})
+            other += s["other"]
+            split = True
+        else:
+            bars.append({"label": s["label"], "usd": s.get("usd"), "ci_low": s.get("ci_low"),
+                         "ci_high": s.get("ci_high")})
+    if split:
+        bars.append({"label": OTHER_LABEL, "usd": other, "ci_low": None, "ci_high": None})
+    return bars
+
+
 def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dict | None = None) -> go.Figure:
-    """QoQ dollar change by chain. steps: [{"label", "usd", "ci_low"?, "ci_high"?}]; start/end:
-    {"label", "usd"} totals (optional)."""
+    """QoQ dollar change by chain (report.waterfall_steps): a bar per chain for what its AI
+    metric's own move was worth, and one bar for volume, mix and rates (waterfall_bars);
+    start/end: {"label", "usd"} totals (optional)."""
     if not steps:
         return empty_figure(title, "No quarter-over-quarter change to decompose.")
     x, y, measure, text = [], [], [], []
     if start:
         x.append(start["label"]); y.append(start["usd"]); measure.append("absolute"); text.append(fmt_usd(start["usd"]))
-    for s in steps:
+    bars = waterfall_bars(steps)
+    for s in bars:
         x.append(s["label"]); y.append(s["usd"] or 0.0); measure.append("relative")
         ci = ""
         if not _bad(s.get("ci_low")) and not _bad(s.get("ci_high")):
@@ -532,7 +556,7 @@ def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dic
     x.append(end["label"] if end else "Net change")
     y.append(end["usd"] if end else 0.0)
     measure.append("absolute" if end else "total")
-    total = end["usd"] if end else sum((s["usd"] or 0.0) for s in steps) + (start["usd"] if start else 0)
+    total = end["usd"] if end else sum((s["usd"] or 0.0) for s in bars) + (start["usd"] if start else 0)
     text.append(fmt_usd(total, signed=not end))
     f = _Fig()
     f.data.append(dict(
@@ -549,7 +573,7 @@ def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dic
     pad = (hi_ - lo_) * 0.3 or abs(hi_) * 0.3 or 1
     f.axis("yaxis", title=dict(text="Change in dollars (USD)"), tickprefix="$", separatethousands=True,
            range=[lo_ - pad, hi_ + pad])
-    f.axis("xaxis", title=dict(text="Chain (AI metric → P&L line)"))
+    f.axis("xaxis", title=dict(text="Chain: what its AI metric's own move was worth · then volume, mix and rates"))
     return f.build(title, showlegend=False, margin=dict(l=90, r=30, t=90, b=90))
 
 

@@ -242,9 +242,18 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
         steps = waterfall_steps(bridge)["steps"]
         if steps:
             net = sum(s["usd"] or 0 for s in steps)
-            lead = max(steps, key=lambda s: abs(s["usd"] or 0))
-            bullets.append(f"Quarter over quarter the dollars moved {charts.fmt_usd(net, True)}, "
-                           f"led by {lead['label']} ({charts.fmt_usd(lead['usd'], True)}).")
+            bars = charts.waterfall_bars(steps)
+            own = [b for b in bars if b["label"] != charts.OTHER_LABEL]
+            other = next((b["usd"] for b in bars if b["label"] == charts.OTHER_LABEL), None)
+            lead = max(own, key=lambda b: abs(b["usd"] or 0))
+            line = f"Quarter over quarter the dollars moved {charts.fmt_usd(net, True)}"
+            if other is not None:
+                line += (f": the AI metrics' own moves {charts.fmt_usd(sum(b['usd'] or 0 for b in own), True)} "
+                         f"(largest {lead['label']}, {charts.fmt_usd(lead['usd'], True)}) and volume, mix and "
+                         f"rates {charts.fmt_usd(other, True)}.")
+            else:
+                line += f", led by {lead['label']} ({charts.fmt_usd(lead['usd'], True)})."
+            bullets.append(line)
         for c in ch:
             if materially_inconsistent(c):
                 bullets.append(f"Check {c.get('name')}: the chain's implied dollars "

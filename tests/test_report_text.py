@@ -77,3 +77,37 @@ def test_summary_says_when_a_quarter_ended_worse_than_its_average():
     # tier 3 at 8.0% is red on HR's thresholds (red > 5%) while HR is green
     [t3] = [b for b in bullets if b.startswith("Expert (tier-3) review")]
     assert "finds 8.0% hallucinated (red on HR's thresholds) against HR 3.0% (green)" in t3
+
+
+def test_waterfall_credits_each_chain_with_its_metric_move_only():
+    from pipelines import charts
+
+    steps = [{"label": "TCR → support cost", "usd": 100.0, "ci_low": 50.0, "ci_high": 150.0,
+              "via_ai_metric": 30.0, "other": 70.0},
+             {"label": "TTA → productivity value", "usd": -50.0, "ci_low": -60.0, "ci_high": -40.0,
+              "via_ai_metric": -60.0, "other": 10.0},
+             {"label": "CPVO → AI spend", "usd": 5.0, "ci_low": 1.0, "ci_high": 9.0,
+              "via_ai_metric": None, "other": None}]  # no split: the whole change, with its interval
+    bars = charts.waterfall_bars(steps)
+    assert [(b["label"], b["usd"]) for b in bars] == [
+        ("TCR → support cost", 30.0), ("TTA → productivity value", -60.0), ("CPVO → AI spend", 5.0),
+        (charts.OTHER_LABEL, 80.0)]
+    assert sum(b["usd"] for b in bars) == 55.0 == sum(s["usd"] for s in steps)  # the net change is kept
+    assert (bars[2]["ci_low"], bars[2]["ci_high"]) == (1.0, 9.0) and bars[0]["ci_low"] is None
+    fig = charts.waterfall(steps, "t")
+    assert list(fig.data[0].x) == [b["label"] for b in bars] + ["Net change"]
+
+
+def test_summary_separates_metric_moves_from_volume():
+    def step(label, own, other):
+        return {"label": label, "chain": label, "usd_change": own + other, "usd_ci_low": None, "usd_ci_high": None,
+                "components": [{"part": "via_ai_metric", "usd": own}, {"part": "other", "usd": other}]}
+
+    bridge = {**BRIDGE, "waterfall": {"previous_quarter": "2026Q2", "steps": [
+        step("TCR → support cost", -629.0, -1_543.0), step("TTA → productivity value", -329.0, 26_900.0)]}}
+    card = {"quarter": "2026Q3", "previous_quarter": "2026Q2", "has_data": True,
+            "metrics": [_m("retention_delta_pts", 9.9, "green"), _m("hitl_per_100", 1.0, "green")]}
+    [line] = [b for b in report.summary_bullets(card, bridge) if b.startswith("Quarter over quarter")]
+    # net 24,399 = own moves −958 (−629 − 329) + volume, mix and rates 25,357 (−1,543 + 26,900)
+    assert line == ("Quarter over quarter the dollars moved +$24.4k: the AI metrics' own moves −$958 "
+                    "(largest TCR → support cost, −$629) and volume, mix and rates +$25.4k.")
