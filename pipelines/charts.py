@@ -738,7 +738,9 @@ def quarantine_bars(df: pl.DataFrame, title: str) -> go.Figure:
     f.data.append(dict(type="bar", y=labels, x=df["n"].to_list(), orientation="h",
                        marker=dict(color=STATUS_COLORS["amber"]), text=[f"{v:,}" for v in df["n"].to_list()],
                        textposition="outside", cliponaxis=False))
-    f.axis("xaxis", title=dict(text="Quarantined rows (count)"))
+    small = int(df["n"].max()) < 10  # whole rows: no 0.5 ticks on a count axis
+    f.axis("xaxis", title=dict(text="Quarantined rows (count)"), rangemode="tozero",
+           **(dict(tick0=0, dtick=1) if small else dict(tickformat=",d")))
     f.axis("yaxis", title=dict(text="Table · reason (column)"), automargin=True)
     return f.build(title, height=max(300, 90 + 45 * df.height), showlegend=False)
 
