@@ -85,10 +85,14 @@ st.caption(f"As of {latest.get('as_of')} · audit window {win.get('start')} → 
 c1, c2, c3, c4 = st.columns(4)
 verdict = latest.get("verdict") or f.get("verdict")
 c1.metric("Recommendation", str(verdict or "n/a"), help="keep | iterate | re-define, from the contract's weights")
+scale = da.audit_score_range()
 c2.metric("Weighted score", f"{latest.get('score'):+.1f}" if latest.get("score") is not None else "n/a",
           help="primary +1, secondary +0.5, guardrail −2 when violated (seed 001)")
+c2.caption(f"on a scale of {scale['low']:+g} to {scale['high']:+g}; keep at {scale['keep_min']:+g} or more")
 signed = latest.get("signed_by")
-c3.metric("Sign-off", f"✔ {signed}" if signed else "✖ awaiting sign-off")
+c3.metric("Sign-off", f"✔ {signed}" if signed else "✖ pending")
+if not signed:
+    c3.caption("awaiting sign-off (below)")
 c4.metric("Decision", str(latest.get("decision") or "pending"))
 flagged = f.get("flagged") or {}
 if flagged:

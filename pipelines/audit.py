@@ -589,6 +589,19 @@ def check_data_quality(con, w: dict, as_of: dt.date) -> dict:
     return out
 
 
+def score_range() -> dict:
+    """The weighted score's scale under the current contract: {"low", "high", "keep_min"}.
+    High: the primary and every secondary metric improved; low: all of them worsened and
+    every guardrail (and the efficiency bar) was violated."""
+    cfg = contract()
+    c, a = cfg["contract"], cfg["audit"]
+    w = c["weights"]
+    movers = abs(w["primary"]) + abs(w["secondary"]) * len(c.get("secondary", []))
+    limits = len(c.get("guardrails", [])) + (1 if c.get("efficiency") else 0)
+    return {"low": -movers + min(0.0, w["guardrail"]) * limits, "high": movers,
+            "keep_min": float(a.get("verdict", {}).get("keep_min_score", 0.0))}
+
+
 def weighted_decision(weekly: dict, l6_ref: dict | None, l6_cur: dict | None, guardrail_rows: list[dict],
                       flags: dict, c: dict, a: dict) -> dict:
     wts = c["weights"]

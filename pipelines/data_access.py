@@ -782,6 +782,11 @@ def audit_state(db: str, stamp: int) -> dict:
     return out
 
 
+def audit_score_range() -> dict:
+    """The audit's weighted-score scale under the current contract (audit.score_range)."""
+    return _module("audit").score_range()
+
+
 def audit_due(db: str | Path | None = None) -> dict | None:
     """{"next_due", "overdue", "days"} once an audit exists, else None."""
     if not warehouse_exists(db):

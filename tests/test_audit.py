@@ -370,3 +370,11 @@ def test_cli_run_json_and_sign(demo_db, tmp_path):
 
     p = cli("audit", "--db", tmp_path / "missing.duckdb")
     assert p.returncode == 2 and "does not exist" in p.stderr
+
+
+def test_score_range_of_the_shipped_contract():
+    # primary +1 and three secondaries at +0.5 each: +2.5 at best; at worst all four worsen
+    # (−2.5) and the HR guardrail and the CPVO efficiency bar are violated (−2 each): −6.5
+    from pipelines import audit
+
+    assert audit.score_range() == {"low": -6.5, "high": 2.5, "keep_min": 0.0}
