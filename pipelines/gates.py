@@ -395,11 +395,38 @@ def served_warnings(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """).fetchall()
     from pipelines import bridge_metrics, config
 
-    return [{"stage": st, "suite": suite, "table": table, "expectation": exp, "column": col,
-             "observed_value": obs, "unexpected_count": n, "run_id": run,
-             "metrics": config.metrics_touched(st, table) + bridge_metrics.touched(st, table),
-             "text": f"{suite}: {exp}" + (f" ({col})" if col else "") + (f" — {obs}" if obs else "")}
-            for st, suite, table, exp, col, obs, n, run in rows]
+    notes = _notes({st for st, *_ in rows})
+    out = []
+    for st, suite, table, exp, col, obs, n, run in rows:
+        name = f"{suite}: {exp}" + (f" ({col})" if col else "")
+        note = notes.get((suite, exp, col))
+        # in words first when the suite file says what the check expects
+        text = (f"expected {note}; found {obs or 'otherwise'} [{name}]" if note
+                else name + (f" — {obs}" if obs else ""))
+        out.append({"stage": st, "suite": suite, "table": table, "expectation": exp, "column": col,
+                    "observed_value": obs, "unexpected_count": n, "run_id": run,
+                    "metrics": config.metrics_touched(st, table) + bridge_metrics.touched(st, table),
+                    "text": text})
+    return out
+
+
+def _notes(stages: set[str]) -> dict[tuple, str]:
+    """{(suite, expectation, column): the expectation's `meta.notes`} from the suite files
+    of these stages (wording only: no Great Expectations import)."""
+    out = {}
+    for stage in stages:
+        if not _NAME.fullmatch(str(stage)):
+            continue
+        for path in suite_files(stage):
+            try:
+                suite = load_suite(path)
+            except SuiteError:
+                continue
+            for e in suite["entries"]:
+                if e["meta"].get("notes"):
+                    label, column = _label(e)
+                    out[(suite["name"], label, column)] = str(e["meta"]["notes"])
+    return out
 
 
 def report_text(report: dict) -> str:

@@ -205,7 +205,8 @@ def test_explore_page_charts_bridge_measures_with_hand_values(db, app_env):
     assert "tcr_status" in df.columns and "review_cost_usd_status" not in df.columns
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]  # one figure, a panel per metric
     assert len(specs) == 1
-    assert specs[0]["layout"]["title"]["text"] == "TCR, Review $, Agent h, Tickets/1k by ISO week (Mon)"
+    assert specs[0]["layout"]["title"]["text"] == ("TCR, Review $, Agent h, Tickets/1k by ISO week (Mon)"
+                                                   f"<br><sup>all interactions; {D10} → {D11}</sup>")
     panels = [a["text"] for a in specs[0]["layout"]["annotations"]]
     assert "Review cost (USD)" in panels and "Support agent hours" in panels  # "(hours)" says nothing new
     assert "reviewer_cost_per_hour_usd = 65 USD per hour" in texts(at)

@@ -633,3 +633,20 @@ def test_validate_without_gate_results_says_so(tmp_path):
         args = ["--by", "all"] if cmd == "l6" else []
         p = cli(cmd, "--db", tmp_path / "junk.duckdb", *args)
         assert p.returncode == 2 and "cannot open warehouse" in p.stderr and "Traceback" not in p.stderr, (cmd, p.stderr)
+
+
+def test_served_warnings_read_in_words_when_the_suite_says_what_it_expects():
+    c = duckdb.connect()
+    c.execute("create table meta_runs (run_id varchar, status varchar, started_at timestamp)")
+    c.execute("insert into meta_runs values ('r1', 'success', timestamp '2026-12-01 00:00:00')")
+    c.execute(gates.RESULTS_DDL)
+    c.execute("""insert into meta_gate_results (run_id, stage, suite, table_name, expectation, column_name,
+                     severity, success, observed_value, evaluated_at)
+                 values ('r1', 'staging', 'staging__stg_interactions', 'stg_interactions', 'freshness_ts', 'ts',
+                         'warning', false, 'latest=2026-09-30', now()::timestamp)""")
+    [w] = gates.served_warnings(c)
+    notes = {e["meta"].get("name"): e["meta"]["notes"] for e in json.loads(
+        (EXPECTATIONS_DIR / "staging__stg_interactions.json").read_text())["expectations"] if e["meta"].get("notes")}
+    assert w["text"] == (f"expected {notes['freshness_ts']}; found latest=2026-09-30 "
+                         "[staging__stg_interactions: freshness_ts (ts)]")
+    assert "tcr" in w["metrics"]
