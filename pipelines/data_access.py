@@ -597,6 +597,22 @@ def metric_warnings(metric: str, db: str | Path | None = None) -> list[str]:
     return [w["text"] for w in served_warnings(db=db) if metric in w["metrics"]]
 
 
+def freshness(db: str | Path | None = None) -> dict | None:
+    """When a served gate warning says the data stop short of the run (`applies_to` =
+    "data_span", e.g. freshness_ts): {last_date, as_of, days, warnings}; None otherwise.
+    It concerns the dates after the data, not the values of the periods they cover."""
+    if not warehouse_exists(db):
+        return None
+    warned = [w["text"] for w in served_warnings(db=db) if w.get("applies_to") == "data_span"]
+    good = last_good_run(db=db) if warned else None
+    if not warned or not good:
+        return None
+    last, as_of = periods(db=db)["last_date"], good["as_of"]
+    as_of = as_of.date() if isinstance(as_of, dt.datetime) else as_of
+    return {"last_date": last, "as_of": as_of, "days": (as_of - last).days if as_of and last else None,
+            "warnings": warned}
+
+
 @_reader
 def gate_report(db: str, stamp: int) -> dict:
     """The latest run's gate report (`gates.latest_report`), or {"available": False, "reason"}."""

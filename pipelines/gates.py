@@ -15,8 +15,11 @@ GX's own suite shape:
 `type`/`kwargs` are GX expectation names and arguments. `meta.severity` is `critical`
 (a failure stops the stages after this one) or `warning` (shown beside the numbers);
 `meta.name` (optional) names the check in reports instead of its type, `meta.column`
-(optional) the column a custom-SQL check is about, `meta.enabled: false` switches an
-expectation off. The table is the part of the file name after `__`.
+(optional) the column a custom-SQL check is about, `meta.notes` says in words what the
+check expects (warnings are shown in these words), `meta.applies_to: "data_span"` marks a
+check about how far the data reach (freshness): its warning is shown beside the data's
+dates, not on the metric values of periods the data cover, and `meta.enabled: false`
+switches an expectation off. The table is the part of the file name after `__`.
 
 Custom SQL checks (`unexpected_rows_expectation`) fail when their query returns rows.
 `{batch}` expands to the table as a derived table `(...) AS subselect` (write literal
@@ -381,7 +384,8 @@ def served_warnings(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """The failed warning-severity expectations of the run whose results the warehouse
     serves (its latest successful run), each with the L6 metrics and bridge measures it
     touches (config.metrics_touched, bridge_metrics.touched) — so a warning travels with
-    the numbers (SPEC §5)."""
+    the numbers (SPEC §5) — or none, with `applies_to` = "data_span", for a check on how
+    far the data reach (shown beside the data's dates instead)."""
     if not (_relation_exists(con, "meta_gate_results") and _relation_exists(con, "meta_runs")):
         return []
     rows = con.execute("""
@@ -395,24 +399,29 @@ def served_warnings(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """).fetchall()
     from pipelines import bridge_metrics, config
 
-    notes = _notes({st for st, *_ in rows})
+    metas = _metas({st for st, *_ in rows})
     out = []
     for st, suite, table, exp, col, obs, n, run in rows:
         name = f"{suite}: {exp}" + (f" ({col})" if col else "")
-        note = notes.get((suite, exp, col))
+        meta = metas.get((suite, exp, col), {})
+        note = meta.get("notes")
         # in words first when the suite file says what the check expects
         text = (f"expected {note}; found {obs or 'otherwise'} [{name}]" if note
                 else name + (f" — {obs}" if obs else ""))
+        # a check on how far the data reach says nothing about the values of the periods
+        # they cover: it travels with the data's dates, not with the metrics
+        data_span = meta.get("applies_to") == "data_span"
         out.append({"stage": st, "suite": suite, "table": table, "expectation": exp, "column": col,
                     "observed_value": obs, "unexpected_count": n, "run_id": run,
-                    "metrics": config.metrics_touched(st, table) + bridge_metrics.touched(st, table),
+                    "applies_to": "data_span" if data_span else "metrics",
+                    "metrics": [] if data_span else config.metrics_touched(st, table) + bridge_metrics.touched(st, table),
                     "text": text})
     return out
 
 
-def _notes(stages: set[str]) -> dict[tuple, str]:
-    """{(suite, expectation, column): the expectation's `meta.notes`} from the suite files
-    of these stages (wording only: no Great Expectations import)."""
+def _metas(stages: set[str]) -> dict[tuple, dict]:
+    """{(suite, expectation, column): the expectation's `meta`} from the suite files of these
+    stages (wording and scope only: no Great Expectations import)."""
     out = {}
     for stage in stages:
         if not _NAME.fullmatch(str(stage)):
@@ -423,9 +432,8 @@ def _notes(stages: set[str]) -> dict[tuple, str]:
             except SuiteError:
                 continue
             for e in suite["entries"]:
-                if e["meta"].get("notes"):
-                    label, column = _label(e)
-                    out[(suite["name"], label, column)] = str(e["meta"]["notes"])
+                label, column = _label(e)
+                out[(suite["name"], label, column)] = dict(e["meta"])
     return out
 
 

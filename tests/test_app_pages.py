@@ -2,6 +2,7 @@
 numbers, and the numbers match `python -m pipelines l6` on the same slice."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import shutil
@@ -124,6 +125,32 @@ def test_home_tiles_carry_the_gate_warnings_on_their_inputs(demo_db, app_env):
     no_failure(at)
     flagged = [c for c in at.caption if "data-quality warning" in str(c.value)]
     assert len(flagged) == 6, [c.value for c in flagged]  # one per L6 tile
+
+
+def test_stale_data_is_said_beside_the_dates_not_on_the_tiles(demo_db, app_env, tmp_path):
+    # a freshness warning (the data stop well before the run) concerns the dates after the
+    # data, not the values of the quarters they cover: one banner, the tiles keep only the
+    # warnings on their inputs
+    db = tmp_path / "stale.duckdb"
+    shutil.copy(demo_db, db)
+    con = duckdb.connect(str(db))
+    [(run_id,)] = con.execute("select run_id from meta_runs where status = 'success' "
+                              "order by started_at desc limit 1").fetchall()
+    con.execute("update meta_runs set as_of = timestamp '2031-01-10 12:00:00' where run_id = ?", [run_id])
+    con.execute("""insert into meta_gate_results (run_id, stage, suite, table_name, expectation, column_name,
+                       severity, success, observed_value, evaluated_at)
+                   values (?, 'staging', 'staging__stg_interactions', 'stg_interactions', 'freshness_ts', 'ts',
+                           'warning', false, 'latest=2026-09-30 23:59:46', now()::timestamp)""", [run_id])
+    [(last,)] = con.execute("select max(ts)::date from stg_interactions").fetchall()
+    con.close()
+    app_env(db)
+    at = open_page("pages/home.py")
+    no_failure(at)
+    [banner] = [w.value for w in at.warning if "The data stop on" in str(w.value)]
+    days = (dt.date(2031, 1, 10) - last).days
+    assert f"The data stop on {last}**, {days} days before the latest run's as-of date 2031-01-10" in banner
+    flagged = [str(c.value) for c in at.caption if "data-quality warning" in str(c.value)]
+    assert len(flagged) == 6 and all("⚠ 1 data-quality warning " in c for c in flagged), flagged
 
 
 def _table(at: AppTest):

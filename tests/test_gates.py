@@ -649,4 +649,11 @@ def test_served_warnings_read_in_words_when_the_suite_says_what_it_expects():
         (EXPECTATIONS_DIR / "staging__stg_interactions.json").read_text())["expectations"] if e["meta"].get("notes")}
     assert w["text"] == (f"expected {notes['freshness_ts']}; found latest=2026-09-30 "
                          "[staging__stg_interactions: freshness_ts (ts)]")
-    assert "tcr" in w["metrics"]
+    # freshness is about the dates after the data: it touches no metric value
+    assert w["applies_to"] == "data_span" and w["metrics"] == []
+    c.execute("""insert into meta_gate_results (run_id, stage, suite, table_name, expectation, column_name,
+                     severity, success, observed_value, evaluated_at)
+                 values ('r1', 'staging', 'staging__stg_interactions', 'stg_interactions', 'orphan_session', null,
+                         'warning', false, '3 rows', now()::timestamp + interval 1 second)""")
+    other = gates.served_warnings(c)[1]
+    assert other["applies_to"] == "metrics" and "tcr" in other["metrics"]
