@@ -85,7 +85,7 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
                                                 for st_ in c.get("steps") or []]))
         ui.table(chains_df, f"bridge_chains_{quarter}", key="chains",
                  column_config={c: st.column_config.NumberColumn(format="dollar") for c in report.USD_COLUMNS})
-        tables.append(("KPI bridge chains (USD, 95% CI)", chains_df.with_columns(pl.col(report.USD_COLUMNS).round(0))))
+        tables.append(("KPI bridge chains (USD, 95% CI)", *report.chains_print(bridge)))
 
 # ---------------------------------------------------------------- HR by domain
 st.subheader("Hallucination rate by domain")

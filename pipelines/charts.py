@@ -127,11 +127,14 @@ def change_word(metric: str, change: float | None) -> str | None:
     return "better" if (change > 0) == higher else "worse"
 
 
-def fmt_usd(v: float | None, signed: bool = False) -> str:
+def fmt_usd(v: float | None, signed: bool = False, exact: bool = False) -> str:
+    """"$1,234", "$39.2k", "$1.25M" ("+"/"−" with `signed`); `exact`: whole dollars, never abbreviated."""
     if _bad(v):
         return "n/a"
     sign = "+" if signed and v > 0 else ("−" if v < 0 else "")
     a = abs(v)
+    if exact:
+        return sign + f"${a:,.0f}"
     if a >= 1e6:
         body = f"${a / 1e6:.2f}M"
     elif a >= 1e4:

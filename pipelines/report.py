@@ -131,6 +131,31 @@ def chains_frame(bridge: dict | None) -> pl.DataFrame:
 USD_COLUMNS = ("impact (USD)", "95% CI low", "95% CI high")
 
 
+def chains_print(bridge: dict | None) -> tuple[pl.DataFrame, list[str]]:
+    """The chain table for print (the PDF): one short row per chain, dollars written out
+    ("−$343", "−$3,222 to +$2,536"), and each chain's consistency note as a sentence under
+    the table instead of a column a page wide."""
+    chains = (bridge or {}).get("chains") or []
+    if not chains:
+        return pl.DataFrame(), []
+    full = chains_frame(bridge)
+
+    def usd(v):
+        return charts.fmt_usd(v, signed=True, exact=True)
+
+    df = pl.DataFrame([{
+        "chain": r["chain"], "impact": usd(r["impact (USD)"]),
+        "95% CI": (f"{usd(r['95% CI low'])} to {usd(r['95% CI high'])}"
+                   if r["95% CI low"] is not None and r["95% CI high"] is not None else "n/a"),
+        "P&L reading": r["P&L reading"],
+        "measured against": "the holdout" if against_holdout(c) else "treatment only",
+        "consistent": r["consistent with holdout"],
+        "rests on assumptions": r["rests on assumptions"],
+    } for r, c in zip(full.iter_rows(named=True), chains)])
+    notes = [f"{c.get('name')}: {c['note']}" for c in chains if c.get("note")]
+    return df, notes
+
+
 def _fmt_ci(lo, hi) -> str:
     if lo is None or hi is None:
         return ""
@@ -313,7 +338,14 @@ class _PDF:
             return
         self.pdf.set_font(self.family, "", size)
         data = [list(df.columns)] + [[self.t(_cell(v)) for v in r] for r in df.iter_rows()]
-        widths = tuple(min(40, max(7, max(len(str(row[i])) for row in data))) for i in range(len(data[0])))
+        # a column is as wide as its widest cell in this font (headers may wrap at a space),
+        # between 12 and 75 mm: figures stay on one line, long text wraps
+        def mm(text: str) -> float:
+            return self.pdf.get_string_width(text) + 4
+
+        widths = tuple(min(75, max(12, max(mm(w) for w in str(data[0][i]).split() or [""]),
+                                   max(mm(str(row[i])) for row in data[1:])))
+                       for i in range(len(data[0])))
         with self.pdf.table(text_align="LEFT", line_height=size * 0.55, first_row_as_headings=True,
                             col_widths=widths) as tbl:
             for r in data:
@@ -348,7 +380,8 @@ def qbr_pdf(quarter: str, scorecard_table: pl.DataFrame, bullets: list[str],
             figures: list[tuple[str, go.Figure]] | None = None,
             tables: list[tuple[str, pl.DataFrame]] | None = None, subtitle: str = "",
             images: bool = True) -> bytes:
-    """The QBR as a PDF: scorecard table, summary bullets, charts as images, numbers as tables."""
+    """The QBR as a PDF: scorecard table, summary bullets, charts as images, numbers as tables
+    (`tables`: (name, frame) or (name, frame, notes), the notes printed under the table)."""
     doc = _PDF(f"KPI Bridge QBR {quarter}")
     doc.h(f"KPI Bridge — Quarterly business review {quarter}", 20)
     if subtitle:
@@ -366,11 +399,18 @@ def qbr_pdf(quarter: str, scorecard_table: pl.DataFrame, bullets: list[str],
                 doc.image(png_bytes(fig, width=1100, scale=2))
             except Exception as exc:  # no browser for kaleido: say so, keep the tables
                 doc.p(f"(chart image unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
-    for name, df in tables or []:
+    for name, df, *notes in tables or []:
         if doc.pdf.get_y() > 150:
             doc.pdf.add_page()
         doc.h(name, 13)
         doc.table(df)
+        if notes and notes[0]:
+            doc.pdf.set_font(doc.family, "B", 9.5)
+            doc.pdf.multi_cell(0, 5, doc.t("Notes"), new_x="LMARGIN", new_y="NEXT")
+            doc.pdf.set_font(doc.family, "", 9)
+            for n in notes[0]:
+                doc.pdf.multi_cell(0, 4.6, doc.t(f"•  {n}"), new_x="LMARGIN", new_y="NEXT", align="L")
+                doc.pdf.ln(0.4)
     doc.p(f"Generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC · metric contract "
           f"{config.metric_contract()['version']}", 8)
     return doc.bytes()

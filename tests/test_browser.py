@@ -171,6 +171,9 @@ def test_qbr_pdf_one_click(server, session):
 
     page = session
     page.set_viewport_size({"width": 1600, "height": 1000})
+    if not page.url.startswith(server):  # run alone: open the app first
+        page.goto(server, wait_until="domcontentloaded")
+        page.wait_for_selector('[data-testid="stSidebarNav"] a', timeout=60_000)
     page.locator('[data-testid="stSidebarNav"] a', has_text="QBR").first.click()
     page.wait_for_function("t => [...document.querySelectorAll('h1')].some(h => h.textContent.includes(t))",
                            arg=TITLES["qbr"], timeout=60_000)

@@ -111,3 +111,34 @@ def test_summary_separates_metric_moves_from_volume():
     # net 24,399 = own moves −958 (−629 − 329) + volume, mix and rates 25,357 (−1,543 + 26,900)
     assert line == ("Quarter over quarter the dollars moved +$24.4k: the AI metrics' own moves −$958 "
                     "(largest TCR → support cost, −$629) and volume, mix and rates +$25.4k.")
+
+
+def test_chains_print_writes_dollars_out_and_moves_notes_under_the_table():
+    bridge = {**BRIDGE, "chains": [dict(c) for c in BRIDGE["chains"]]}
+    bridge["chains"][0]["note"] = "Consistent: the intervals overlap."
+    df, notes = report.chains_print(bridge)
+    assert df.columns == ["chain", "impact", "95% CI", "P&L reading", "measured against", "consistent",
+                          "rests on assumptions"]
+    assert df.row(0) == ("TCR → support cost", "−$1,000", "−$3,000 to +$1,000", "no measurable effect",
+                         "the holdout", "✔ yes", "agent cost per hour usd = 48 USD per hour")
+    assert df["impact"].to_list()[2:] == ["+$50,000", "−$9,000"]
+    assert df["95% CI"].to_list()[2] == "+$49,990 to +$50,010"
+    assert df["measured against"].to_list() == ["the holdout", "the holdout", "treatment only", "treatment only"]
+    assert notes == ["TCR → support cost: Consistent: the intervals overlap."]
+
+
+def test_pdf_chain_table_keeps_each_dollar_figure_on_one_line():
+    import io
+
+    import polars as pl
+    from pypdf import PdfReader
+
+    df, notes = report.chains_print(BRIDGE)
+    pdf = report.qbr_pdf("2026Q3", pl.DataFrame({"metric": ["TCR"], "value": ["80.0%"]}), ["one bullet"],
+                         [], [("KPI bridge chains (USD, 95% CI)", df, ["TCR → support cost: a note."])],
+                         images=False)
+    lines = [ln.strip() for p in PdfReader(io.BytesIO(pdf)).pages for ln in p.extract_text().splitlines()]
+    text = "\n".join(lines)
+    for figure in ("−$3,000 to +$1,000", "+$49,990 to +$50,010", "−$9,100 to −$8,900"):
+        assert figure in text, (figure, text)
+    assert "Notes" in lines and "•  TCR → support cost: a note." in text
