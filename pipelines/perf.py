@@ -36,6 +36,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from pipelines.bench import machine_reference  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {"home": ("pages/home.py", ""), "qbr": ("pages/qbr.py", "qbr"), "explore": ("pages/explore.py", "explore"),
          "bridge": ("pages/bridge.py", "bridge"), "data_quality": ("pages/data_quality.py", "data-quality"),
@@ -321,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     result: dict = {"db": str(db), "interactions": _interactions(db), "budgets": BUDGETS,
-                    "machine": {"cpus": os.cpu_count()}}
+                    "machine": machine_reference()}
     t0 = time.perf_counter()
     # server side in a child process: its caches and memory stay out of the browser run
     code = ("import json,sys; from pipelines import perf; "
