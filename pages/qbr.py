@@ -29,6 +29,9 @@ if not card["has_data"]:
 bridge = da.bridge_report(quarter)
 hr_df = da.hr_by_domain(q["start"], q["end"])
 bullets = report.summary_bullets(card, bridge, hr_df)
+audit_line = report.audit_bullet(da.audit_for_quarter(quarter))
+if audit_line:
+    bullets.append(audit_line)
 weeks = da.weeks_of(quarter)
 sc_df = ui.scorecard_frame(card)
 

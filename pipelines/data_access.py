@@ -798,6 +798,20 @@ def audit_state(db: str, stamp: int) -> dict:
     return out
 
 
+@_reader
+def audit_for_quarter(db: str, stamp: int, quarter: str) -> dict | None:
+    """The newest recorded audit whose 8-week window ends inside the quarter (findings
+    parsed), or None: the audit a QBR of that quarter reports on."""
+    qs = parse_quarter(quarter)
+    audit = _module("audit")
+    with _connect(db) as con:
+        if not warehouse.table_exists(con, "audit_records"):
+            return None
+        rows = con.execute("""select audit_id from audit_records where window_end between ? and ?
+                              order by created_at desc, audit_id desc limit 1""", [qs, quarter_end(qs)]).fetchall()
+        return _jsonable(audit.get(con, rows[0][0])) if rows else None
+
+
 def audit_score_range() -> dict:
     """The audit's weighted-score scale under the current contract (audit.score_range)."""
     return _module("audit").score_range()

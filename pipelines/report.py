@@ -288,6 +288,44 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
     return bullets
 
 
+def audit_bullet(record: dict | None) -> str | None:
+    """One sentence on the 8-week metric audit behind a quarter (the record's findings, as
+    audit.get returns it): its verdict, score and what it flagged, and whether it is signed."""
+    if not record or not isinstance(record.get("findings"), dict):
+        return None
+    f = record["findings"]
+    window = f.get("window") or {}
+    signed = (f"signed off by {record['signed_by']} ({record.get('decision') or 'no decision text'})"
+              if record.get("signed_by") else "awaiting sign-off")
+    parts = []
+    decaying = [charts.SHORT.get(m, m) for m, d in (f.get("decay") or {}).items() if d.get("flagged")]
+    if decaying:
+        parts.append("heading to red: " + ", ".join(decaying))
+    drifted = [v for v, d in (f.get("drift") or {}).items() if d.get("flagged")]
+    if drifted:
+        parts.append("input drift in " + ", ".join(drifted))
+    flagged = f.get("flagged") or {}
+    for key, words in (("calibration", "confidence miscalibrated"), ("tier_agreement", "tier-1/tier-2 disagree"),
+                       ("alignment", "the north star no longer drives support contacts as it did"),
+                       ("gaming", "a metric may be gamed"), ("data_quality", "critical gate failures in its runs")):
+        if flagged.get(key):
+            parts.append(words)
+    ops = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
+    for g in f.get("guardrails") or []:
+        if g.get("violated"):
+            metric = g.get("metric")
+            where = f" in {', '.join(g['domains_violated'])}" if g.get("domains_violated") else ""
+            limit = charts.fmt_value(metric, g["limit"]) if metric in charts.SHORT else f"{g.get('limit'):g}"
+            parts.append(f"{g.get('role', 'guardrail')} {charts.SHORT.get(metric, metric)} "
+                         f"{ops.get(g.get('op'), g.get('op'))} {limit} broken{where}")
+    verdict = record.get("verdict") or f.get("verdict") or "no verdict"
+    why = (f.get("scorecard") or {}).get("reason")
+    score = f"score {record['score']:+g}" if record.get("score") is not None else "no score"
+    return (f"The 8-week metric audit as of {record.get('as_of')} (weeks {window.get('start')} – "
+            f"{window.get('end')}, {signed}) says “{verdict}” ({score}" + (f"; {why}" if why else "") + ")"
+            + (": " + "; ".join(parts) + "." if parts else ": nothing flagged."))
+
+
 # --------------------------------------------------------------------------------------
 # PDF
 # --------------------------------------------------------------------------------------

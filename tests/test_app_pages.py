@@ -243,12 +243,18 @@ def test_qbr_quarter_picker_changes_numbers(demo_db, app_env):
     no_failure(at)
     tiles = {m.label.split(" — ")[0]: m.value for m in at.metric}
     assert tiles["TCR"] == fmt_pct(rows[-1]["tcr"])
+    # the run recorded an audit whose 8-week window ends in the latest full quarter: the
+    # summary reports its verdict; the first quarter has no audit and no such bullet
+    con = duckdb.connect(str(demo_db), read_only=True)
+    [(as_of, verdict)] = con.execute("select as_of, verdict from audit_records").fetchall()
+    con.close()
+    assert f"The 8-week metric audit as of {as_of}" in texts(at) and f"says “{verdict}”" in texts(at)
     first_q = at.selectbox(key="quarter").options[-1]
     at.selectbox(key="quarter").set_value(first_q).run()
     no_failure(at)
     tiles = {m.label.split(" — ")[0]: m.value for m in at.metric}
     assert tiles["TCR"] == fmt_pct(rows[0]["tcr"])
-    assert "Summary" in texts(at)
+    assert "Summary" in texts(at) and "The 8-week metric audit" not in texts(at)
 
 
 def test_qbr_pdf_holds_the_scorecard(demo_db, app_env):

@@ -142,3 +142,26 @@ def test_pdf_chain_table_keeps_each_dollar_figure_on_one_line():
     for figure in ("−$3,000 to +$1,000", "+$49,990 to +$50,010", "−$9,100 to −$8,900"):
         assert figure in text, (figure, text)
     assert "Notes" in lines and "•  TCR → support cost: a note." in text
+
+
+def test_audit_bullet_says_verdict_sign_off_and_what_was_flagged():
+    record = {"as_of": "2026-10-01", "verdict": "re-define", "score": -6.0, "signed_by": None,
+              "findings": {
+                  "window": {"start": "2026-08-03", "end": "2026-09-27"},
+                  "decay": {"tcr": {"flagged": True}, "hr": {"flagged": False}, "cpvo_usd": {"flagged": True}},
+                  "drift": {"domain": {"flagged": False}, "feature": {"flagged": True}},
+                  "flagged": {"alignment": True, "gaming": False, "calibration": False},
+                  "guardrails": [{"role": "guardrail", "metric": "hr", "op": "<=", "limit": 0.05,
+                                  "violated": True, "domains_violated": ["billing"]},
+                                 {"role": "efficiency", "metric": "cpvo_usd", "op": "<=", "limit": 0.004,
+                                  "violated": False, "domains_violated": []}],
+                  "scorecard": {"reason": "flagged: alignment"}}}
+    assert report.audit_bullet(record) == (
+        "The 8-week metric audit as of 2026-10-01 (weeks 2026-08-03 – 2026-09-27, awaiting sign-off) says "
+        "“re-define” (score -6; flagged: alignment): heading to red: TCR, CPVO; input drift in feature; "
+        "the north star no longer drives support contacts as it did; guardrail HR ≤ 5.0% broken in billing.")
+    signed = {**record, "signed_by": "Ana", "decision": "keep TCR, re-define HR", "verdict": "keep", "score": 1.5,
+              "findings": {"window": {"start": "2026-08-03", "end": "2026-09-27"}}}
+    assert report.audit_bullet(signed).endswith(
+        "signed off by Ana (keep TCR, re-define HR)) says “keep” (score +1.5): nothing flagged.")
+    assert report.audit_bullet(None) is None
