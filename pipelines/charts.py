@@ -574,10 +574,13 @@ def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dic
         levels.append(run)
     lo_, hi_ = min(levels), max(levels)
     pad = (hi_ - lo_) * 0.3 or abs(hi_) * 0.3 or 1
-    f.axis("yaxis", title=dict(text="Change in dollars (USD)"), tickprefix="$", separatethousands=True,
+    f.axis("yaxis", title=dict(text="Change in dollars (USD)"), tickformat="$,~s",  # "−$5k", sign before the currency
            range=[lo_ - pad, hi_ + pad])
-    f.axis("xaxis", title=dict(text="Chain: what its AI metric's own move was worth · then volume, mix and rates"))
-    return f.build(title, showlegend=False, margin=dict(l=90, r=30, t=90, b=90))
+    # category labels on two or three short lines, not rotated: the plot keeps its height
+    # and the axis title fits beside it on a projector
+    f.axis("xaxis", title=dict(text="Chain: what its AI metric's own move was worth · then volume, mix and rates"),
+           tickangle=0, tickmode="array", tickvals=x, ticktext=[_wrap(v, 14) for v in x])
+    return f.build(title, height=520, showlegend=False, margin=dict(l=90, r=30, t=100, b=110))
 
 
 def _fmt_num(v: Any, unit: str = "") -> str:
@@ -744,8 +747,11 @@ def quarantine_bars(df: pl.DataFrame, title: str) -> go.Figure:
     small = int(df["n"].max()) < 10  # whole rows: no 0.5 ticks on a count axis
     f.axis("xaxis", title=dict(text="Quarantined rows (count)"), rangemode="tozero",
            **(dict(tick0=0, dtick=1) if small else dict(tickformat=",d")))
-    f.axis("yaxis", title=dict(text="Table · reason (column)"), automargin=True)
-    return f.build(title, height=max(300, 90 + 45 * df.height), showlegend=False)
+    # the bars name themselves; a vertical axis title would run past a one- or two-bar plot
+    # into the chart title, so the key goes under the title instead
+    f.axis("yaxis", automargin=True)
+    return f.build(f"{title}<br><sup>each bar: table · reason (column at fault)</sup>",
+                   height=max(300, 110 + 45 * df.height), showlegend=False, margin=dict(l=70, r=40, t=95, b=70))
 
 
 # --------------------------------------------------------------------------------------
