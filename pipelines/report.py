@@ -320,6 +320,8 @@ def audit_bullet(record: dict | None) -> str | None:
                          f"{ops.get(g.get('op'), g.get('op'))} {limit} broken{where}")
     verdict = record.get("verdict") or f.get("verdict") or "no verdict"
     why = (f.get("scorecard") or {}).get("reason")
+    if why and str(why).startswith("score"):  # "score -6 < 0" restates the score: keep only the bar
+        why = "below the keep bar" if "<" in str(why) else None
     score = f"score {record['score']:+g}" if record.get("score") is not None else "no score"
     return (f"The 8-week metric audit as of {record.get('as_of')} (weeks {window.get('start')} – "
             f"{window.get('end')}, {signed}) says “{verdict}” ({score}" + (f"; {why}" if why else "") + ")"

@@ -164,4 +164,8 @@ def test_audit_bullet_says_verdict_sign_off_and_what_was_flagged():
               "findings": {"window": {"start": "2026-08-03", "end": "2026-09-27"}}}
     assert report.audit_bullet(signed).endswith(
         "signed off by Ana (keep TCR, re-define HR)) says “keep” (score +1.5): nothing flagged.")
+    iterate = {**record, "verdict": "iterate", "findings": {**record["findings"], "decay": {}, "drift": {},
+                                                          "flagged": {}, "guardrails": [],
+                                                          "scorecard": {"reason": "score -1 < 0"}}}
+    assert "says “iterate” (score -6; below the keep bar): nothing flagged." in report.audit_bullet(iterate)
     assert report.audit_bullet(None) is None
