@@ -45,15 +45,27 @@ def _warm_file_cache(source: Path) -> None:
 
 
 def machine_reference() -> dict:
-    """How fast this machine is right now, for reading figures across days (the same VM kind
-    ran this 10M-addition Python loop in 1.0 s one day and 2.6 s another): CPUs and the loop's time."""
+    """How fast this machine is right now, for reading figures across days: CPUs, a fixed
+    Python loop, and one DuckDB query on 1 thread and on every core. (The same VM kind once
+    gave DuckDB only 1.09x from its second core — 6.14 s vs 5.64 s — and the 10M run took
+    twice its time of another day.)"""
     import os
+
+    import duckdb
 
     t0 = time.perf_counter()
     total = 0
     for i in range(10_000_000):
         total += i
-    return {"cpus": os.cpu_count(), "python_loop_10m_s": round(time.perf_counter() - t0, 2)}
+    out = {"cpus": os.cpu_count(), "python_loop_10m_s": round(time.perf_counter() - t0, 2)}
+    con = duckdb.connect()
+    for threads in (1, os.cpu_count() or 1):
+        con.execute(f"set threads = {int(threads)}")  # an int: nothing from input
+        t0 = time.perf_counter()
+        con.execute("select count(distinct (i * 7919) % 5000000) from range(10000000) as t(i)").fetchall()
+        out[f"duckdb_distinct_10m_{threads}_threads_s"] = round(time.perf_counter() - t0, 2)
+    con.close()
+    return out
 
 
 def limit_query(source: Path) -> tuple[float, int]:
