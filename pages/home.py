@@ -36,10 +36,7 @@ if info:
                "each tile names the threshold it used.")
     fresh = da.freshness()
     if fresh:
-        gap = f", {fresh['days']} days before the latest run's as-of date {fresh['as_of']}" if fresh["days"] else ""
-        st.warning(f"**The data stop on {fresh['last_date']}**{gap}: nothing later is in these figures "
-                   "(the periods the data cover are unaffected). A feed may have stopped: see Data quality.",
-                   icon=":material/schedule:")
+        st.warning(ui.freshness_text(fresh), icon=":material/schedule:")
     tabs = []
     if p["full_quarter"]:
         tabs.append((f"Latest full quarter · {p['full_quarter']['label']}", p["full_quarter"]))

@@ -26,10 +26,14 @@ if not card["has_data"]:
     st.info(f"No interactions in {quarter}: pick another quarter.", icon=":material/info:")
     st.stop()
 
+fresh = da.freshness()
+if fresh and card["to_date"]:
+    st.warning(ui.freshness_text(fresh), icon=":material/schedule:")
+
 bridge = da.bridge_report(quarter)
 hr_df = da.hr_by_domain(q["start"], q["end"])
 bullets = report.summary_bullets(card, bridge, hr_df)
-audit_line = report.audit_bullet(da.audit_for_quarter(quarter))
+audit_line = report.audit_bullet(da.audit_for_quarter(quarter), da.audit_score_range())
 if audit_line:
     bullets.append(audit_line)
 weeks = da.weeks_of(quarter)

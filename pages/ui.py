@@ -149,3 +149,12 @@ def unavailable(res: dict, what: str) -> bool:
         return False
     st.info(f"{what}: {str(res.get('reason', 'not available')).rstrip('.')}.", icon=":material/info:")
     return True
+
+
+def freshness_text(fresh: dict) -> str:
+    """The stale-data banner (da.freshness) in words."""
+    gap = (f", {fresh['days']} days before the as-of date of the run these figures come from "
+           f"({fresh['as_of']})" if fresh.get("days") else "")
+    return (f"**The data stop on {fresh['last_date']}**{gap}: the figures cover dates through "
+            f"{fresh['last_date']} only, and a quarter the data end inside is partial. A feed may have "
+            "stopped: see Data quality.")

@@ -574,7 +574,7 @@ def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dic
         levels.append(run)
     lo_, hi_ = min(levels), max(levels)
     pad = (hi_ - lo_) * 0.3 or abs(hi_) * 0.3 or 1
-    f.axis("yaxis", title=dict(text="Change in dollars (USD)"), tickformat="$,~s",  # "−$5k", sign before the currency
+    f.axis("yaxis", title=dict(text="Change in dollars (USD)"), tickformat="$,.0f",  # "−$5,000": sign before the currency, no SI prefixes ($500m, $1.6G)
            range=[lo_ - pad, hi_ + pad])
     # category labels on two or three short lines, not rotated: the plot keeps its height
     # and the axis title fits beside it on a projector

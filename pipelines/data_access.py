@@ -800,16 +800,16 @@ def audit_state(db: str, stamp: int) -> dict:
 
 @_reader
 def audit_for_quarter(db: str, stamp: int, quarter: str) -> dict | None:
-    """The newest recorded audit whose 8-week window ends inside the quarter (findings
-    parsed), or None: the audit a QBR of that quarter reports on."""
+    """The recorded audit whose 8-week window ends latest inside the quarter (of those, the
+    newest record; findings parsed), or None: the audit a QBR of that quarter reports on."""
     qs = parse_quarter(quarter)
     audit = _module("audit")
     with _connect(db) as con:
-        if not warehouse.table_exists(con, "audit_records"):
+        # newest first; the latest window wins, then the latest record of that window
+        rows = audit._select(con, "where window_end between ? and ?", [qs, quarter_end(qs)])
+        if not rows:
             return None
-        rows = con.execute("""select audit_id from audit_records where window_end between ? and ?
-                              order by created_at desc, audit_id desc limit 1""", [qs, quarter_end(qs)]).fetchall()
-        return _jsonable(audit.get(con, rows[0][0])) if rows else None
+        return _jsonable(audit._record_dict(max(rows, key=lambda r: r["window_end"])))
 
 
 def audit_score_range() -> dict:

@@ -148,8 +148,8 @@ def chains_print(bridge: dict | None) -> tuple[pl.DataFrame, list[str]]:
         "95% CI": (f"{usd(r['95% CI low'])} to {usd(r['95% CI high'])}"
                    if r["95% CI low"] is not None and r["95% CI high"] is not None else "n/a"),
         "P&L reading": r["P&L reading"],
-        "measured against": "the holdout" if against_holdout(c) else "treatment only",
-        "consistent": r["consistent with holdout"],
+        "measured against": "the holdout" if against_holdout(c) else "no holdout (treatment only)",
+        "consistent with holdout": r["consistent with holdout"],
         "rests on assumptions": r["rests on assumptions"],
     } for r, c in zip(full.iter_rows(named=True), chains)])
     notes = [f"{c.get('name')}: {c['note']}" for c in chains if c.get("note")]
@@ -288,25 +288,30 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
     return bullets
 
 
-def audit_bullet(record: dict | None) -> str | None:
+def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
     """One sentence on the 8-week metric audit behind a quarter (the record's findings, as
-    audit.get returns it): its verdict, score and what it flagged, and whether it is signed."""
+    audit.get returns it): its recommendation with the score on its scale (`scale`:
+    audit.score_range()), what it flagged, and the sign-off (the human decision) apart."""
     if not record or not isinstance(record.get("findings"), dict):
         return None
     f = record["findings"]
     window = f.get("window") or {}
-    signed = (f"signed off by {record['signed_by']} ({record.get('decision') or 'no decision text'})"
-              if record.get("signed_by") else "awaiting sign-off")
     parts = []
-    decaying = [charts.SHORT.get(m, m) for m, d in (f.get("decay") or {}).items() if d.get("flagged")]
-    if decaying:
-        parts.append("heading to red: " + ", ".join(decaying))
+    decay = {m: d for m, d in (f.get("decay") or {}).items() if d.get("flagged")}
+    at_red = [charts.SHORT.get(m, m) for m, d in decay.items() if d.get("weeks_to_red") == 0]
+    heading = [charts.SHORT.get(m, m) for m, d in decay.items() if d.get("weeks_to_red") != 0]
+    if at_red:
+        parts.append("at its red line by trend: " + ", ".join(at_red))
+    if heading:
+        parts.append("heading to red: " + ", ".join(heading))
     drifted = [v for v, d in (f.get("drift") or {}).items() if d.get("flagged")]
     if drifted:
         parts.append("input drift in " + ", ".join(drifted))
     flagged = f.get("flagged") or {}
+    north = charts.SHORT.get((f.get("contract") or {}).get("north_star"), "the north star")
+    behavior = ((f.get("contract") or {}).get("behavior") or {}).get("name") or "the behavior it should drive"
     for key, words in (("calibration", "confidence miscalibrated"), ("tier_agreement", "tier-1/tier-2 disagree"),
-                       ("alignment", "the north star no longer drives support contacts as it did"),
+                       ("alignment", f"{north} no longer moves {behavior} as it did"),
                        ("gaming", "a metric may be gamed"), ("data_quality", "critical gate failures in its runs")):
         if flagged.get(key):
             parts.append(words)
@@ -320,12 +325,18 @@ def audit_bullet(record: dict | None) -> str | None:
                          f"{ops.get(g.get('op'), g.get('op'))} {limit} broken{where}")
     verdict = record.get("verdict") or f.get("verdict") or "no verdict"
     why = (f.get("scorecard") or {}).get("reason")
-    if why and str(why).startswith("score"):  # "score -6 < 0" restates the score: keep only the bar
-        why = "below the keep bar" if "<" in str(why) else None
-    score = f"score {record['score']:+g}" if record.get("score") is not None else "no score"
+    if why and str(why).startswith("score"):  # "score -6 < 0" restates the score and the bar
+        why = None
+    score = "no score"
+    if record.get("score") is not None:
+        score = f"score {record['score']:+g}"
+        if scale:
+            score += f" on a scale of {scale['low']:+g} to {scale['high']:+g}, keep at {scale['keep_min']:+g} or more"
+    signed = (f"Signed off by {record['signed_by']}: “{record.get('decision') or 'no decision text'}”."
+              if record.get("signed_by") else "Not signed off yet.")
     return (f"The 8-week metric audit as of {record.get('as_of')} (weeks {window.get('start')} – "
-            f"{window.get('end')}, {signed}) says “{verdict}” ({score}" + (f"; {why}" if why else "") + ")"
-            + (": " + "; ".join(parts) + "." if parts else ": nothing flagged."))
+            f"{window.get('end')}) recommends “{verdict}” ({score}" + (f"; {why}" if why else "") + ")"
+            + (": " + "; ".join(parts) + "." if parts else ": nothing flagged.") + f" {signed}")
 
 
 # --------------------------------------------------------------------------------------
@@ -378,14 +389,24 @@ class _PDF:
             return
         self.pdf.set_font(self.family, "", size)
         data = [list(df.columns)] + [[self.t(_cell(v)) for v in r] for r in df.iter_rows()]
-        # a column is as wide as its widest cell in this font (headers may wrap at a space),
-        # between 12 and 75 mm: figures stay on one line, long text wraps
-        def mm(text: str) -> float:
+        # a column is as wide as its widest cell in this font (headers, in bold, may wrap at
+        # a space), between 12 and 75 mm: figures stay on one line, long text wraps. When
+        # the columns overflow the page, only the wide (text) columns give up the excess:
+        # fpdf scales every column alike otherwise, and figures would wrap.
+        def mm(text: str, bold: bool = False) -> float:
+            self.pdf.set_font(self.family, "B" if bold else "", size)
             return self.pdf.get_string_width(text) + 4
 
-        widths = tuple(min(75, max(12, max(mm(w) for w in str(data[0][i]).split() or [""]),
-                                   max(mm(str(row[i])) for row in data[1:])))
-                       for i in range(len(data[0])))
+        widths = [min(75.0, max(12.0, max(mm(w, True) for w in str(data[0][i]).split() or [""]),
+                                max(mm(str(row[i])) for row in data[1:])))
+                  for i in range(len(data[0]))]
+        self.pdf.set_font(self.family, "", size)
+        excess = sum(widths) - self.pdf.epw
+        slack = {i: w - 30 for i, w in enumerate(widths) if w > 30}
+        if excess > 0 and slack:
+            share = min(1.0, excess / sum(slack.values()))
+            widths = [w - share * slack.get(i, 0.0) for i, w in enumerate(widths)]
+        widths = tuple(widths)
         with self.pdf.table(text_align="LEFT", line_height=size * 0.55, first_row_as_headings=True,
                             col_widths=widths) as tbl:
             for r in data:

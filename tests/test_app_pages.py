@@ -148,7 +148,8 @@ def test_stale_data_is_said_beside_the_dates_not_on_the_tiles(demo_db, app_env, 
     no_failure(at)
     [banner] = [w.value for w in at.warning if "The data stop on" in str(w.value)]
     days = (dt.date(2031, 1, 10) - last).days
-    assert f"The data stop on {last}**, {days} days before the latest run's as-of date 2031-01-10" in banner
+    assert (f"The data stop on {last}**, {days} days before the as-of date of the run these figures come "
+            "from (2031-01-10)") in banner
     flagged = [str(c.value) for c in at.caption if "data-quality warning" in str(c.value)]
     assert len(flagged) == 6 and all("⚠ 1 data-quality warning " in c for c in flagged), flagged
 
@@ -248,13 +249,34 @@ def test_qbr_quarter_picker_changes_numbers(demo_db, app_env):
     con = duckdb.connect(str(demo_db), read_only=True)
     [(as_of, verdict)] = con.execute("select as_of, verdict from audit_records").fetchall()
     con.close()
-    assert f"The 8-week metric audit as of {as_of}" in texts(at) and f"says “{verdict}”" in texts(at)
+    assert f"The 8-week metric audit as of {as_of}" in texts(at) and f"recommends “{verdict}”" in texts(at)
     first_q = at.selectbox(key="quarter").options[-1]
     at.selectbox(key="quarter").set_value(first_q).run()
     no_failure(at)
     tiles = {m.label.split(" — ")[0]: m.value for m in at.metric}
     assert tiles["TCR"] == fmt_pct(rows[0]["tcr"])
     assert "Summary" in texts(at) and "The 8-week metric audit" not in texts(at)
+
+
+def test_qbr_reports_the_audit_whose_window_ends_latest_in_the_quarter(demo_db, app_env, tmp_path):
+    # an audit of an earlier window, recorded later (`audit --as-of`), does not displace the
+    # audit whose window ends latest inside the quarter
+    db = tmp_path / "audits.duckdb"
+    shutil.copy(demo_db, db)
+    con = duckdb.connect(str(db))
+    [(as_of, window_end, verdict)] = con.execute("select as_of, window_end, verdict from audit_records").fetchall()
+    con.execute("""insert into audit_records select * replace (
+                       'audit-older-window' as audit_id, created_at + interval 1 day as created_at,
+                       as_of - interval 14 day as as_of, window_end - interval 14 day as window_end,
+                       'keep-older' as verdict)
+                   from audit_records""")
+    con.close()
+    app_env(db)
+    at = open_page("pages/qbr.py")
+    no_failure(at)
+    body = texts(at)
+    assert f"The 8-week metric audit as of {as_of}" in body and f"recommends “{verdict}”" in body
+    assert "keep-older" not in body
 
 
 def test_qbr_pdf_holds_the_scorecard(demo_db, app_env):

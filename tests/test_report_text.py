@@ -117,13 +117,14 @@ def test_chains_print_writes_dollars_out_and_moves_notes_under_the_table():
     bridge = {**BRIDGE, "chains": [dict(c) for c in BRIDGE["chains"]]}
     bridge["chains"][0]["note"] = "Consistent: the intervals overlap."
     df, notes = report.chains_print(bridge)
-    assert df.columns == ["chain", "impact", "95% CI", "P&L reading", "measured against", "consistent",
-                          "rests on assumptions"]
+    assert df.columns == ["chain", "impact", "95% CI", "P&L reading", "measured against",
+                          "consistent with holdout", "rests on assumptions"]
     assert df.row(0) == ("TCR → support cost", "−$1,000", "−$3,000 to +$1,000", "no measurable effect",
                          "the holdout", "✔ yes", "agent cost per hour usd = 48 USD per hour")
     assert df["impact"].to_list()[2:] == ["+$50,000", "−$9,000"]
     assert df["95% CI"].to_list()[2] == "+$49,990 to +$50,010"
-    assert df["measured against"].to_list() == ["the holdout", "the holdout", "treatment only", "treatment only"]
+    assert df["measured against"].to_list() == ["the holdout", "the holdout", "no holdout (treatment only)",
+                                                "no holdout (treatment only)"]
     assert notes == ["TCR → support cost: Consistent: the intervals overlap."]
 
 
@@ -148,7 +149,9 @@ def test_audit_bullet_says_verdict_sign_off_and_what_was_flagged():
     record = {"as_of": "2026-10-01", "verdict": "re-define", "score": -6.0, "signed_by": None,
               "findings": {
                   "window": {"start": "2026-08-03", "end": "2026-09-27"},
-                  "decay": {"tcr": {"flagged": True}, "hr": {"flagged": False}, "cpvo_usd": {"flagged": True}},
+                  "contract": {"north_star": "tcr", "behavior": {"name": "support contacts per 1,000 AI interactions"}},
+                  "decay": {"tcr": {"flagged": True, "weeks_to_red": 0.0}, "hr": {"flagged": False},
+                            "cpvo_usd": {"flagged": True, "weeks_to_red": 12.5}},
                   "drift": {"domain": {"flagged": False}, "feature": {"flagged": True}},
                   "flagged": {"alignment": True, "gaming": False, "calibration": False},
                   "guardrails": [{"role": "guardrail", "metric": "hr", "op": "<=", "limit": 0.05,
@@ -156,16 +159,35 @@ def test_audit_bullet_says_verdict_sign_off_and_what_was_flagged():
                                  {"role": "efficiency", "metric": "cpvo_usd", "op": "<=", "limit": 0.004,
                                   "violated": False, "domains_violated": []}],
                   "scorecard": {"reason": "flagged: alignment"}}}
-    assert report.audit_bullet(record) == (
-        "The 8-week metric audit as of 2026-10-01 (weeks 2026-08-03 – 2026-09-27, awaiting sign-off) says "
-        "“re-define” (score -6; flagged: alignment): heading to red: TCR, CPVO; input drift in feature; "
-        "the north star no longer drives support contacts as it did; guardrail HR ≤ 5.0% broken in billing.")
+    scale = {"low": -6.5, "high": 2.5, "keep_min": 0.0}
+    assert report.audit_bullet(record, scale) == (
+        "The 8-week metric audit as of 2026-10-01 (weeks 2026-08-03 – 2026-09-27) recommends “re-define” "
+        "(score -6 on a scale of -6.5 to +2.5, keep at +0 or more; flagged: alignment): at its red line by trend: "
+        "TCR; heading to red: CPVO; input drift in feature; TCR no longer moves support contacts per 1,000 AI "
+        "interactions as it did; guardrail HR ≤ 5.0% broken in billing. Not signed off yet.")
+    # the human decision is told apart from the computed recommendation
     signed = {**record, "signed_by": "Ana", "decision": "keep TCR, re-define HR", "verdict": "keep", "score": 1.5,
               "findings": {"window": {"start": "2026-08-03", "end": "2026-09-27"}}}
     assert report.audit_bullet(signed).endswith(
-        "signed off by Ana (keep TCR, re-define HR)) says “keep” (score +1.5): nothing flagged.")
+        "recommends “keep” (score +1.5): nothing flagged. Signed off by Ana: “keep TCR, re-define HR”.")
+    # a reason that restates the score is left out
     iterate = {**record, "verdict": "iterate", "findings": {**record["findings"], "decay": {}, "drift": {},
                                                           "flagged": {}, "guardrails": [],
-                                                          "scorecard": {"reason": "score -1 < 0"}}}
-    assert "says “iterate” (score -6; below the keep bar): nothing flagged." in report.audit_bullet(iterate)
+                                                          "scorecard": {"reason": "score -6 < 0"}}}
+    assert "recommends “iterate” (score -6): nothing flagged." in report.audit_bullet(iterate)
     assert report.audit_bullet(None) is None
+
+
+def test_pdf_wide_table_gives_the_excess_to_its_text_columns():
+    import io
+
+    import polars as pl
+    from pypdf import PdfReader
+
+    words = "a long explanation that has to wrap over several lines of its cell " * 2
+    wide = pl.DataFrame({"chain": ["TTA → productivity value"], "impact": ["+$252,914"],
+                         "95% CI": ["+$252,885 to +$252,943"], **{f"text {i}": [words] for i in range(5)}})
+    pdf = report.qbr_pdf("2026Q3", pl.DataFrame({"metric": ["TCR"]}), [], [], [("Wide", wide)], images=False)
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    # without the fix every column shrinks alike and the range wraps after "to"
+    assert "+$252,885 to +$252,943" in text and "+$252,914" in text, text
