@@ -1199,7 +1199,7 @@ def _chain_quarter(chain: dict, q: Quarter, fits: dict, assm: dict, version: str
 def _usd(v) -> str:
     if v is None:
         return "n/a"
-    s = "-" if v < 0 else "+"
+    s = "−" if v < 0 else "+"  # a minus sign, as the tables and charts print it
     return f"{s}${abs(v):,.0f}"
 
 
