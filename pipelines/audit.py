@@ -1035,6 +1035,13 @@ def get(con: duckdb.DuckDBPyConnection, audit_id: str) -> dict | None:
     return _record_dict(rows[0]) if rows else None
 
 
+def window_ending_between(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> dict | None:
+    """The audit record (findings parsed) whose window ends latest in [start, end]; of
+    several records of that window, the newest. None when there is none."""
+    rows = _select(con, "where window_end between ? and ?", [start, end])  # newest first
+    return _record_dict(max(rows, key=lambda r: r["window_end"])) if rows else None
+
+
 def latest(con: duckdb.DuckDBPyConnection) -> dict | None:
     """The most recent audit record (findings parsed), or None."""
     rows = _select(con, limit=1)

@@ -803,13 +803,8 @@ def audit_for_quarter(db: str, stamp: int, quarter: str) -> dict | None:
     """The recorded audit whose 8-week window ends latest inside the quarter (of those, the
     newest record; findings parsed), or None: the audit a QBR of that quarter reports on."""
     qs = parse_quarter(quarter)
-    audit = _module("audit")
     with _connect(db) as con:
-        # newest first; the latest window wins, then the latest record of that window
-        rows = audit._select(con, "where window_end between ? and ?", [qs, quarter_end(qs)])
-        if not rows:
-            return None
-        return _jsonable(audit._record_dict(max(rows, key=lambda r: r["window_end"])))
+        return _jsonable(_module("audit").window_ending_between(con, qs, quarter_end(qs)))
 
 
 def audit_score_range() -> dict:
