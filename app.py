@@ -9,7 +9,6 @@ On first start without a warehouse the demo warehouse is built (the same as
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -51,11 +50,9 @@ def _build_lock() -> threading.Lock:
 
 def build_demo(db: Path) -> None:
     """Generate demo telemetry and run every stage into `db`, showing progress."""
-    from pipelines import demo_data, runner
-    from pipelines.gates import warm_up_in_background
+    from pipelines import runner
 
     users = int(os.environ.get("KPI_BRIDGE_DEMO_USERS", "20000"))
-    source = db.parent / f"{db.stem}_demo_source"
     st.title("KPI Bridge")
     st.info(f"No warehouse at `{db}` yet: building the demo warehouse ({users:,} synthetic users, "
             "planted effects). This takes about 20 seconds, the first time only.", icon=":material/construction:")
@@ -67,12 +64,7 @@ def build_demo(db: Path) -> None:
 
         def work() -> None:
             try:
-                warm = warm_up_in_background()  # GX's import overlaps the generation
-                truths = demo_data.generate(source, users=users)
-                warm.join()
-                (db.parent / f"{db.stem}.truths.json").write_text(json.dumps(truths, indent=2, default=str))
-                state["step"] = "run"
-                result = runner.run(source, db, command="demo")
+                result, _ = runner.build_demo(db, users=users, on_step=lambda step: state.update(step=step))
                 state["status"] = result.status
             except Exception as exc:  # shown in words below, logged with its traceback
                 state["error"] = exc

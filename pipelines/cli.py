@@ -126,21 +126,13 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     import time
 
-    from pipelines import demo_data, runner
+    from pipelines import runner
 
-    db = args.db
-    source = db.parent / f"{db.stem}_demo_source"
     t0 = time.perf_counter()
-    print(f"generating demo telemetry (seed {args.seed}, {args.users:,} users, {args.days} days) into {source}",
-          file=sys.stderr)
-    from pipelines.gates import warm_up_in_background
-
-    warm = warm_up_in_background()  # GX costs seconds to import: overlap it with the generation
-    truths = demo_data.generate(source, seed=args.seed, users=args.users, days=args.days)
-    warm.join()
-    truths_path = db.parent / f"{db.stem}.truths.json"
-    truths_path.write_text(json.dumps(truths, indent=2, default=str))
-    code = _print_run(runner.run(source, db, command="demo"))
+    print(f"generating demo telemetry (seed {args.seed}, {args.users:,} users, {args.days} days) into "
+          f"{args.db.parent / (args.db.stem + '_demo_source')}", file=sys.stderr)
+    result, truths_path = runner.build_demo(args.db, seed=args.seed, users=args.users, days=args.days)
+    code = _print_run(result)
     print(f"planted truths: {truths_path}; demo built in {time.perf_counter() - t0:.1f}s")
     return code
 

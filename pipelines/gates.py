@@ -100,9 +100,14 @@ def warm_up_in_background():
         except Exception:  # the gate itself reports any real problem when it runs
             pass
 
-    t = threading.Thread(target=work, name="gx-warm-up", daemon=True)
-    t.start()
-    return t
+    global _warm_up
+    if _warm_up is None:  # once per process: a second caller gets the same thread
+        _warm_up = threading.Thread(target=work, name="gx-warm-up", daemon=True)
+        _warm_up.start()
+    return _warm_up
+
+
+_warm_up = None
 
 
 # ------------------------------------------------------------------------ suite files
@@ -172,6 +177,8 @@ def _run_as_of(con: duckdb.DuckDBPyConnection, run_id: str) -> dt.datetime:
 def run_gate(con: duckdb.DuckDBPyConnection, stage: str, run_id: str,
              suites_dir: str | Path | None = None, as_of: dt.datetime | None = None) -> GateOutcome:
     """Validate every `<stage>__*.json` suite against its table in `con`; record and return the outcome."""
+    if _warm_up is not None:  # GX half-imported by the warm-up thread has half its registry
+        _warm_up.join()
     as_of = as_of or _run_as_of(con, run_id)
     con.execute("create or replace temp table gate_run as "
                 "select cast(? as varchar) as run_id, cast(? as varchar) as stage, cast(? as timestamp) as as_of",

@@ -518,6 +518,23 @@ def test_latest_report_needs_no_great_expectations(con, monkeypatch):
     assert gates.latest_report(con)["success"] is True
 
 
+def test_a_gate_waits_for_the_warm_up_import(con, monkeypatch):
+    """A gate started while the warm-up thread is still importing GX would find half of
+    GX's expectation registry ("unexpected_rows_expectation not found"): it joins first."""
+    import threading
+
+    events = []
+
+    class SlowImport(threading.Thread):
+        def join(self, timeout=None):
+            events.append("joined")
+
+    monkeypatch.setattr(gates, "_warm_up", SlowImport())
+    outcome = gates.run_gate(con, "metrics", RUN)
+    assert events == ["joined"] and outcome.success
+    assert gates.warm_up_in_background() is gates._warm_up  # one warm-up per process
+
+
 # ------------------------------------------------------------------ warnings travel with the numbers
 def test_metrics_touched_follows_the_contract_inputs():
     from pipelines import config
