@@ -69,7 +69,8 @@ def scorecard_metrics(card: dict, key: str) -> None:
                 delta_color="normal" if m["direction"] == "higher" else "inverse",
                 chart_data=spark if len(spark) > 1 else None,
                 chart_type="line",
-                help=f"Weekly sparkline ({charts.unit_text(m['metric'])}). Threshold: {m['threshold']}",
+                help=f"Weekly sparkline ({charts.unit_text(m['metric'])}; ISO weeks cut at the quarter's "
+                     f"edges, so the first and last may be partial). Threshold: {m['threshold']}",
             )
             c1, c2 = st.columns([1, 3], vertical_alignment="center")
             with c1:

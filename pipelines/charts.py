@@ -5,6 +5,7 @@ projector, and shows a status by a word or a marker shape as well as a colour.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any, Iterable
 
@@ -409,7 +410,10 @@ def weekly_trends(weeks: pl.DataFrame, title: str, metrics: Iterable[str] = conf
         return empty_figure(title, "No weekly data in this quarter.")
     f = _Fig()
     _grid(f, 2, 3, [axis_title(m) for m in metrics])
-    x = [str(d) for d in weeks["period_start"].to_list()]
+    clipped = "period_from" in weeks.columns  # weeks clipped to a quarter (data_access.weeks_of)
+    x = [str(d) for d in weeks["period_from" if clipped else "period_start"].to_list()]
+    spans = ([_span(a, b) for a, b in zip(weeks["period_from"].to_list(), weeks["period_to"].to_list())]
+             if clipped else [f"week of {d}" for d in x])
     for i, m in enumerate(metrics):
         n = i + 1
         s = scale(m)
@@ -419,14 +423,23 @@ def weekly_trends(weeks: pl.DataFrame, title: str, metrics: Iterable[str] = conf
         f.data.append(dict(type="scatter", x=x, y=y, mode="lines+markers", showlegend=False,
                            xaxis=f"x{_ax(n)}", yaxis=f"y{_ax(n)}", line=dict(color=SERIES[0], width=3),
                            marker=dict(size=8, symbol=[STATUS_SYMBOLS.get(t, "circle") for t in statuses]),
-                           hovertext=[f"week of {p}: {fmt_value(m, v)} — {status_text(t)}"
-                                      for p, v, t in zip(x, raw, statuses)], hoverinfo="text"))
+                           hovertext=[f"{p}: {fmt_value(m, v)} — {status_text(t)}"
+                                      for p, v, t in zip(spans, raw, statuses)], hoverinfo="text"))
         vals = [v for v in y if v is not None]
         if vals:
             _bands(f, m, min(vals), max(vals), axis=n, labels=False)
         f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d",
                title=dict(text="week (UTC)") if i >= 3 else None)
     return f.build(title, height=560, margin=dict(l=60, r=20, t=100, b=60))
+
+
+def _span(first: dt.date, last: dt.date) -> str:
+    """'Jul 01–05 (5 days)' for a week cut by a quarter's edge, 'week of Jul 06' for a whole one."""
+    days = (last - first).days + 1
+    if days == 7:
+        return f"week of {first:%b %d}"
+    end = f"{last:%d}" if last.month == first.month else f"{last:%b %d}"
+    return f"{first:%b %d}–{end} ({days} day{'s' if days > 1 else ''}, the quarter's part of the week)"
 
 
 def hr_by_domain(df: pl.DataFrame, title: str) -> go.Figure:

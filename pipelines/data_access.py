@@ -330,6 +330,9 @@ def warm_up(db: str | Path | None = None) -> dict:
     step("l6_week", lambda: l6("week", db=db))
     p = periods(db=db)
     q = p["full_quarter"] or p["qtd"]
+    for key in ("full_quarter", "qtd"):  # Home's and the QBR's weekly trends
+        if p[key]:
+            step(f"weeks_{key}", lambda key=key: weeks_of(p[key]["label"], db=db))
     if q:
         step("hr_by_domain", lambda: hr_by_domain(q["start"], q["end"], db=db))
         step("bridge", lambda: bridge_report(q["label"], db=db))
@@ -432,11 +435,16 @@ def scorecard(quarter: str, filters: dict | None = None, db: str | Path | None =
 
 
 def weeks_of(quarter: str, filters: dict | None = None, db: str | Path | None = None) -> pl.DataFrame:
-    """The ISO weeks that overlap a quarter, from the cached weekly L6 table."""
+    """The weekly L6 rows of a quarter's own days: ISO weeks clipped to the quarter (the
+    first and last week may hold fewer than 7 days; none reaches into a neighboring
+    quarter). `period_from`/`period_to`: the days each row covers; `days`: how many."""
     qs = parse_quarter(quarter)
-    weeks = l6("week", filters, db=db)
-    return weeks.filter((pl.col("period_start") > qs - dt.timedelta(days=7))
-                        & (pl.col("period_start") <= quarter_end(qs)))
+    qe = quarter_end(qs)
+    weeks = l6("week", filters, qs, qe, db=db)
+    return weeks.with_columns(
+        period_from=pl.max_horizontal(pl.col("period_start"), pl.lit(qs)),
+        period_to=pl.min_horizontal(pl.col("period_start") + pl.duration(days=6), pl.lit(qe)),
+    ).with_columns(days=(pl.col("period_to") - pl.col("period_from")).dt.total_days() + 1)
 
 
 @_reader

@@ -8,6 +8,7 @@ import json
 import shutil
 
 import duckdb
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -526,3 +527,38 @@ def test_scorecard_recent_window_counts_the_quarters_last_four_weeks(demo_db, ap
 
     assert m["recent_status"] == "red" and m["status"] != "red", (m["recent"], m["value"])
     assert any(b.startswith(f"TCR ended {q} worse") for b in report.summary_bullets(card))
+
+
+def test_weekly_trend_holds_only_the_quarters_days(demo_db, app_env):
+    """A quarter's weekly rows are ISO weeks cut at its edges: the first and last hold only
+    the quarter's days (TCR and counts from the staged interactions, not the L6 query);
+    the whole weeks between equal `python -m pipelines l6 --by week`."""
+    app_env(demo_db)
+    from pipelines import charts
+    from pipelines import data_access as da
+
+    q = da.periods(db=demo_db)["full_quarter"]
+    weeks = da.weeks_of(q["label"], db=demo_db)
+    assert weeks["period_from"].min() == q["start"] and weeks["period_to"].max() == q["end"]
+    assert weeks["days"].sum() == (q["end"] - q["start"]).days + 1  # every day once, none outside
+    con = duckdb.connect(str(demo_db), read_only=True)
+    for row in (weeks.row(0, named=True), weeks.row(-1, named=True)):
+        [(n, tcr)] = con.execute(
+            "select count(*), avg(case when outcome = 'completed' then 1.0 else 0.0 end) from stg_interactions "
+            "where cast(ts as date) between ? and ?", [row["period_from"], row["period_to"]]).fetchall()
+        assert row["interactions"] == n and row["tcr"] == pytest.approx(tcr, abs=1e-12)
+    con.close()
+    whole = {r["period_start"]: r for r in cli_l6(demo_db, "week")}
+    inner = weeks.filter(pl.col("days") == 7)
+    assert inner.height >= 11
+    for r in inner.iter_rows(named=True):
+        expected = whole[str(r["period_start"])]
+        assert r["interactions"] == expected["interactions"]
+        assert r["tcr"] == pytest.approx(expected["tcr"], abs=1e-12)
+        assert r["tta_p90_s"] == pytest.approx(expected["tta_p90_s"], abs=1e-9)
+    first = weeks.row(0, named=True)
+    fig = charts.weekly_trends(weeks, "t")
+    hover = fig.data[0].hovertext[0]
+    assert fig.data[0].x[0] == str(q["start"])
+    if first["days"] < 7:
+        assert f"({first['days']} day" in hover and "the quarter's part of the week" in hover
