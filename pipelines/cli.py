@@ -157,12 +157,16 @@ def cmd_l6(args) -> int:
     filters = {"feature": args.feature, "domain": args.domain}
     table = l6.l6_table(con, args.by, {k: v for k, v in filters.items() if v})
     columns = list(l6.CLI_COLUMNS)
-    if args.status:
-        from pipelines import gates
+    from pipelines import gates  # reads recorded results only; no great_expectations
 
-        table = l6.with_status(table, gates.served_warnings(con))
+    warnings = gates.served_warnings(con)
+    if args.status:
+        table = l6.with_status(table, warnings)
         columns += [c for m in config.METRICS for c in (f"{m}_status", f"{m}_threshold", f"{m}_warnings")]
     con.close()
+    for w in warnings:  # stale data concern every period's reader, not one metric: said on stderr
+        if w.get("applies_to") == "data_span":
+            print(f"note (the data stop short of the run): {w['text']}", file=sys.stderr)
     table = table.select(columns)
     if args.format == "json":
         rows = [{k: _json_value(v) for k, v in r.items()} for r in table.iter_rows(named=True)]
