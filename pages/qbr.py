@@ -82,9 +82,10 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
         chain_tabs = st.tabs([report.chain_tab_label(c) for c in chains], key="qbr_chain", on_change="rerun",
                              bind="query-params")
         for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
-            fig_c = charts.chain_diagram(c, f"{c.get('name')} — {quarter}")
-            figures.append((f"Chain {c.get('name')}", fig_c))
+            # the PDF draws every chain when it is asked for (see `pdf` below); the page, the open one
+            figures.append((f"Chain {c.get('name')}", lambda c=c: charts.chain_diagram(c, f"{c.get('name')} — {quarter}")))
             if tab.open:
+                fig_c = charts.chain_diagram(c, f"{c.get('name')} — {quarter}")
                 with tab:
                     ui.chart(fig_c, f"chain_{c.get('name')}_{quarter}", key=f"chain_{i}",
                              data=pl.DataFrame([{k: st_.get(k) for k in ("from", "to", "method", "estimate",
@@ -113,6 +114,8 @@ with top[1]:
                 + (f"bridge assumptions {bridge.get('assumptions_version')}" if bridge.get("available") else
                    "KPI bridge not available"))
     st.download_button("Download the QBR as PDF", icon=":material/picture_as_pdf:", type="primary",
-                       data=lambda: report.qbr_pdf(quarter, sc_df, bullets, figures, tables, subtitle=subtitle),
+                       data=lambda: report.qbr_pdf(quarter, sc_df, bullets,
+                                                   [(t, f() if callable(f) else f) for t, f in figures], tables,
+                                                   subtitle=subtitle),
                        file_name=f"kpi_bridge_qbr_{quarter}.pdf", mime="application/pdf", key="pdf",
                        on_click="ignore")
