@@ -55,7 +55,7 @@ def build_demo(db: Path) -> None:
     users = int(os.environ.get("KPI_BRIDGE_DEMO_USERS", "20000"))
     st.title("KPI Bridge")
     st.info(f"No warehouse at `{db}` yet: building the demo warehouse ({users:,} synthetic users, "
-            "planted effects). This takes about 20 seconds, the first time only.", icon=":material/construction:")
+            "planted effects). This takes under a minute, the first time only.", icon=":material/construction:")
     bar = st.progress(0.0, text="Waiting for another session's build…")
     with _build_lock():
         if db.exists():
@@ -118,24 +118,31 @@ def run_banner() -> None:
              "See **Data quality** for the failing expectations.", icon=":material/gpp_bad:")
 
 
+PAGES = [
+    ("pages/home.py", "Home", ":material/home:", None),
+    ("pages/qbr.py", "QBR", ":material/summarize:", "qbr"),
+    ("pages/explore.py", "Explore", ":material/query_stats:", "explore"),
+    ("pages/bridge.py", "Bridge", ":material/account_tree:", "bridge"),
+    ("pages/data_quality.py", "Data quality", ":material/fact_check:", "data-quality"),
+    ("pages/definitions.py", "Definitions", ":material/menu_book:", "definitions"),
+    ("pages/audit.py", "Audit", ":material/verified:", "audit"),
+]
+
+
 def main() -> None:
+    pages = [st.Page(path, title=title, icon=icon, url_path=url, default=url is None)
+             for path, title, icon, url in PAGES]
     db = da.db_path()
     if not db.exists():
+        # declare the navigation first, hidden: without it Streamlit would list every file
+        # of pages/ (helpers included) in the sidebar while the demo builds
+        st.navigation(pages, position="hidden")
         build_demo(db)
         da.clear_caches()
         st.rerun()
 
     if not os.environ.get("KPI_BRIDGE_NO_WARMUP"):
         _warm_up(str(db), db.stat().st_mtime_ns)
-    pages = [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/qbr.py", title="QBR", icon=":material/summarize:", url_path="qbr"),
-        st.Page("pages/explore.py", title="Explore", icon=":material/query_stats:", url_path="explore"),
-        st.Page("pages/bridge.py", title="Bridge", icon=":material/account_tree:", url_path="bridge"),
-        st.Page("pages/data_quality.py", title="Data quality", icon=":material/fact_check:", url_path="data-quality"),
-        st.Page("pages/definitions.py", title="Definitions", icon=":material/menu_book:", url_path="definitions"),
-        st.Page("pages/audit.py", title="Audit", icon=":material/verified:", url_path="audit"),
-    ]
     page = st.navigation(pages)
     with st.sidebar:
         try:

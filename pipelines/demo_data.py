@@ -1199,3 +1199,21 @@ def _truths(win: _Window, seed, users, interactions, bad, rows, acc: _Acc, infra
         "causal_realized": causal_realized,
         "params": P,
     }
+
+
+def _main(argv: list[str] | None = None) -> None:
+    """`python -m pipelines.demo_data OUT_DIR [--seed N] [--users N] [--days N]`: the generation
+    alone, in its own process (runner.build_demo runs it beside the Great Expectations import)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m pipelines.demo_data")
+    ap.add_argument("out_dir", type=pathlib.Path)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--users", type=int, default=20_000)
+    ap.add_argument("--days", type=int, default=183)
+    a = ap.parse_args(argv)
+    generate(a.out_dir, seed=a.seed, users=a.users, days=a.days)
+
+
+if __name__ == "__main__":
+    _main()

@@ -222,22 +222,30 @@ def build_demo(db: str | Path, seed: int = 7, users: int = 20_000, days: int = 1
     """Generate demo telemetry beside `db` (`<stem>_demo_source/`), write its planted truths
     (`<stem>.truths.json`) and run every stage into `db`. `on_step("generate" | "run")`
     reports progress. Returns the run's result and the truths file."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    import os
+    import subprocess
 
-    from pipelines import demo_data
     from pipelines.gates import warm_up_in_background
 
     db = Path(db)
     source = db.parent / f"{db.stem}_demo_source"
     if on_step:
         on_step("generate")
-    # The generation runs in its own process while this one imports Great Expectations:
-    # seconds of Python each, which in one process would take turns on the GIL.
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        generating = pool.submit(demo_data.generate, source, seed=seed, users=users, days=days)
-        warm_up_in_background()
-        truths = generating.result()
+    # The generation runs in its own Python process (`python -m pipelines.demo_data`) while
+    # this one imports Great Expectations: seconds of Python each, which in one process would
+    # take turns on the GIL. A plain subprocess, not multiprocessing: under `streamlit run`
+    # multiprocessing's spawn would re-run the app script in the child.
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.demo_data", str(source.resolve()), "--seed", str(int(seed)),
+                             "--users", str(int(users)), "--days", str(int(days))],
+                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    warm_up_in_background()
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the demo generation failed (exit code {proc.returncode}): "
+                           + (err.strip().splitlines() or ["no message"])[-1])
+    truths = json.loads((source / "truths.json").read_text())
     truths_path = db.parent / f"{db.stem}.truths.json"
     truths_path.write_text(json.dumps(truths, indent=2, default=str))
     if on_step:

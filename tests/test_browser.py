@@ -190,3 +190,31 @@ def test_qbr_pdf_one_click(server, session):
     assert f"L6 scorecard {quarter}" in text, text[:300]
     assert "Task Completion Rate" in text and "Hallucination Rate" in text and "Summary" in text
     assert sum(len(p.images) for p in reader.pages) >= 2, "charts are embedded as images"
+
+
+def test_first_start_builds_the_demo(browser, tmp_path, monkeypatch):
+    """The README's first command on a fresh machine: no warehouse yet, so the app builds the
+    demo (a progress bar, the generation in a child process) and then shows Home. While it
+    builds, the sidebar lists no file of pages/ (helpers included): only the real navigation."""
+    monkeypatch.setenv("KPI_BRIDGE_DEMO_USERS", "1500")
+    db = tmp_path / "data" / "warehouse.duckdb"
+    proc, url = start_streamlit(db, tmp_path / "streamlit.log")
+    try:
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = ctx.new_page()
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector('[data-testid="stProgress"]', timeout=60_000)
+        assert page.locator('[data-testid="stSidebarNav"] a').count() == 0, \
+            page.locator('[data-testid="stSidebarNav"]').all_inner_texts()
+        snap(page, "first_start_building")
+        page.wait_for_selector('[data-testid="stMetric"]', timeout=180_000)
+        settle(page)
+        assert_no_error(page)
+        assert db.exists() and (db.parent / "warehouse.truths.json").exists()
+        nav = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+        assert [t.strip().splitlines()[-1] for t in nav] == list(NAV.values()), nav  # icon name, then title
+        ctx.close()
+    finally:
+        stop(proc)
+        log = (tmp_path / "streamlit.log").read_text()
+    assert "Traceback" not in log, log[-2000:]
