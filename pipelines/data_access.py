@@ -325,19 +325,18 @@ def warm_up(db: str | Path | None = None) -> dict:
     if not info.get("has_results") or not info.get("interactions"):
         return {"skipped": "no results"}
     step("slices", lambda: slice_options(db=db))
-    step("explore_default", lambda: l6("week", db=db, metrics=list(EXPLORE_DEFAULT_METRICS)))
-    step("l6_quarter", lambda: l6("quarter", db=db))
-    step("l6_week", lambda: l6("week", db=db))
     p = periods(db=db)
     q = p["full_quarter"] or p["qtd"]
-    for key in ("full_quarter", "qtd"):  # Home's and the QBR's weekly trends
-        if p[key]:
-            step(f"weeks_{key}", lambda key=key: weeks_of(p[key]["label"], db=db))
-    if q:
+    for key in ("full_quarter", "qtd"):  # Home first: its two scorecards (L6 by quarter, the
+        if p[key]:                       # quarter's weeks, its last 28 days)
+            step(f"scorecard_{key}", lambda key=key: scorecard(p[key]["label"], db=db))
+    step("explore_default", lambda: l6("week", db=db, metrics=list(EXPLORE_DEFAULT_METRICS)))
+    if q:  # the QBR's other reads
         step("hr_by_domain", lambda: hr_by_domain(q["start"], q["end"], db=db))
         step("bridge", lambda: bridge_report(q["label"], db=db))
     step("gates", lambda: (gate_report(db=db), gate_history(db=db), runs(db=db)))
     step("audit", lambda: audit_state(db=db))
+    step("l6_week", lambda: l6("week", db=db))  # Explore with RΔ by week, the whole span
     # then Explore's likeliest next clicks: the default metrics at every grain, and each
     # single slice value at the default grain (a few dozen roll-ups of l6_daily and TTA scans)
     default = list(EXPLORE_DEFAULT_METRICS)

@@ -409,6 +409,7 @@ def test_warm_up_fills_the_caches(demo_db):
     out = da.warm_up(db=demo_db)
     assert isinstance(out.get("total"), float)
     assert not [k for k, v in out.items() if isinstance(v, str)], out  # every step ran
+    assert list(out)[:2] == ["slices", "scorecard_full_quarter"], out  # Home's reads come first
 
 
 def test_fast_l6_equals_the_full_table(demo_db):
