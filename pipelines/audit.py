@@ -644,6 +644,18 @@ def weighted_decision(weekly: dict, l6_ref: dict | None, l6_cur: dict | None, gu
                      "keep_min_score; else iterate")}
 
 
+_ADDITIVE = ("tcr", "hr", "hitl_per_100")
+
+
+def _ratios(counts: dict) -> dict:
+    """TCR, HR and HitL-F (SPEC §3) from one domain's summed l6_daily components."""
+    n, adj = counts["interactions"], counts["adjudicated"]
+    return {**counts,
+            "tcr": counts["completed"] / n if n else None,
+            "hr": counts["hallucinated"] / adj if adj else None,
+            "hitl_per_100": 100 * counts["interventions"] / n if n else None}
+
+
 def check_guardrails(con, w: dict, l6_cur: dict | None, c: dict) -> list[dict]:
     rows = []
     specs = [dict(g, role="guardrail") for g in c.get("guardrails", [])]
@@ -658,11 +670,14 @@ def check_guardrails(con, w: dict, l6_cur: dict | None, c: dict) -> list[dict]:
         violated = value is not None and not _OPS[op](value, limit)
         per_domain = []
         if g.get("per_domain"):
-            if domains is None:
-                domains = [r["domain"] for r in _rows(warehouse.run_query(
-                    con, "audit/audit_domains.sql", {"date_from": w["window"]["start"], "date_to": w["window"]["end"]}))]
-            for d in domains:
-                r = _window_l6(con, w["window"], {"domain": d}, with_retention=m == "retention_delta_pts")
+            if domains is None:  # one row per domain with its additive components
+                domains = _rows(warehouse.run_query(
+                    con, "audit/audit_domains.sql", {"date_from": w["window"]["start"], "date_to": w["window"]["end"]}))
+            for counts in domains:
+                d = counts["domain"]
+                # TCR, HR and HitL-F are ratios of additive counts: no L6 roll-up per domain
+                r = (_ratios(counts) if m in _ADDITIVE else
+                     _window_l6(con, w["window"], {"domain": d}, with_retention=m == "retention_delta_pts"))
                 if r is None:
                     continue
                 dv = _f(r[m])

@@ -162,6 +162,26 @@ def test_high_hr_domain_violates_guardrail(findings, demo_db):
     assert hr["violated"]
 
 
+def test_per_domain_guardrail_values_from_raw_rows(findings, raw):
+    """Each domain's HR over the audit window (final verdict: tier 2 over tier 1), its 95%
+    Wilson interval (statsmodels) and the violation rule (the whole interval above 5%)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    hr = next(g for g in findings["guardrails"] if g["metric"] == "hr")
+    win = _between(raw, findings["window"])
+    final = win["tier2_hallucinated"].where(win["tier2_hallucinated"].notna(), win["tier1_hallucinated"])
+    got = {d["domain"]: d for d in hr["per_domain"]}
+    assert set(got) == set(win["domain"].unique())
+    for domain, verdicts in final.groupby(win["domain"]):
+        judged = verdicts.dropna().astype(bool)
+        k, n = int(judged.sum()), len(judged)
+        lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+        d = got[domain]
+        assert d["value"] == pytest.approx(k / n, abs=1e-12), domain
+        assert (d["ci_low"], d["ci_high"]) == (pytest.approx(lo, abs=1e-9), pytest.approx(hi, abs=1e-9))
+        assert d["violated"] == (lo > 0.05), domain
+
+
 def test_findings_are_json_and_complete(findings):
     text = json.dumps(findings)
     assert "NaN" not in text
