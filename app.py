@@ -52,7 +52,9 @@ def build_demo(db: Path) -> None:
     """Generate demo telemetry and run every stage into `db`, showing progress."""
     from pipelines import runner
 
-    users = int(os.environ.get("KPI_BRIDGE_DEMO_USERS", "20000"))
+    from pipelines import config
+
+    users = int(os.environ.get("KPI_BRIDGE_DEMO_USERS") or config.pipeline()["demo"]["users"])
     st.title("KPI Bridge")
     st.info(f"No warehouse at `{db}` yet: building the demo warehouse ({users:,} synthetic users, "
             "planted effects). This takes under a minute, the first time only.", icon=":material/construction:")
@@ -68,7 +70,7 @@ def build_demo(db: Path) -> None:
                 state["status"] = result.status
             except Exception as exc:  # shown in words below, logged with its traceback
                 state["error"] = exc
-                log.error("demo build failed:\n%s", traceback.format_exc())
+                log.error("demo build failed:\n%s%s", traceback.format_exc(), getattr(exc, "details", ""))
             state["step"] = "done"
 
         t = threading.Thread(target=work, daemon=True)

@@ -63,4 +63,4 @@ if info:
             fig = charts.weekly_trends(weeks, f"Weekly L6 trend — {q['label']}"
                                        + (" to date" if card["to_date"] else ""))
             ui.chart(fig, f"weekly_trend_{q['label']}", key=f"home_trend_{q['label']}",
-                     data=weeks.select(["period_start", *config.METRICS, "interactions"]))
+                     data=weeks.select(["period_from", "period_to", "days", *config.METRICS, "interactions"]))

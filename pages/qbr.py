@@ -82,10 +82,11 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
         chain_tabs = st.tabs([report.chain_tab_label(c) for c in chains], key="qbr_chain", on_change="rerun",
                              bind="query-params")
         for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
-            # the PDF draws every chain when it is asked for (see `pdf` below); the page, the open one
-            figures.append((f"Chain {c.get('name')}", lambda c=c: charts.chain_diagram(c, f"{c.get('name')} — {quarter}")))
+            # drawn when needed: the page draws the open tab's chain, the PDF every chain
+            draw = lambda c=c: charts.chain_diagram(c, f"{c.get('name')} — {quarter}")  # noqa: E731
+            figures.append((f"Chain {c.get('name')}", draw))
             if tab.open:
-                fig_c = charts.chain_diagram(c, f"{c.get('name')} — {quarter}")
+                fig_c = draw()
                 with tab:
                     ui.chart(fig_c, f"chain_{c.get('name')}_{quarter}", key=f"chain_{i}",
                              data=pl.DataFrame([{k: st_.get(k) for k in ("from", "to", "method", "estimate",

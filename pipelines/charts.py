@@ -410,10 +410,11 @@ def weekly_trends(weeks: pl.DataFrame, title: str, metrics: Iterable[str] = conf
         return empty_figure(title, "No weekly data in this quarter.")
     f = _Fig()
     _grid(f, 2, 3, [axis_title(m) for m in metrics])
-    clipped = "period_from" in weeks.columns  # weeks clipped to a quarter (data_access.weeks_of)
-    x = [str(d) for d in weeks["period_from" if clipped else "period_start"].to_list()]
-    spans = ([_span(a, b) for a, b in zip(weeks["period_from"].to_list(), weeks["period_to"].to_list())]
-             if clipped else [f"week of {d}" for d in x])
+    starts = weeks["period_from" if "period_from" in weeks.columns else "period_start"].to_list()
+    ends = (weeks["period_to"].to_list() if "period_to" in weeks.columns  # cut weeks (data_access.weeks_of)
+            else [d + dt.timedelta(days=6) for d in starts])
+    x = [str(d) for d in starts]
+    spans = [_span(a, b) for a, b in zip(starts, ends)]
     for i, m in enumerate(metrics):
         n = i + 1
         s = scale(m)
@@ -434,12 +435,13 @@ def weekly_trends(weeks: pl.DataFrame, title: str, metrics: Iterable[str] = conf
 
 
 def _span(first: dt.date, last: dt.date) -> str:
-    """'Jul 01–05 (5 days)' for a week cut by a quarter's edge, 'week of Jul 06' for a whole one."""
+    """'week of Jul 06' for a whole week; 'Jul 01–05 (5 days, part of the week)' for one cut by
+    the quarter's edge or the data's end; 'Mar 31 (1 day, part of the week)'."""
     days = (last - first).days + 1
-    if days == 7:
+    if days >= 7:
         return f"week of {first:%b %d}"
-    end = f"{last:%d}" if last.month == first.month else f"{last:%b %d}"
-    return f"{first:%b %d}–{end} ({days} day{'s' if days > 1 else ''}, the quarter's part of the week)"
+    end = "" if days == 1 else "–" + (f"{last:%d}" if last.month == first.month else f"{last:%b %d}")
+    return f"{first:%b %d}{end} ({days} day{'s' if days > 1 else ''}, part of the week)"
 
 
 def hr_by_domain(df: pl.DataFrame, title: str) -> go.Figure:

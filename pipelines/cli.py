@@ -40,9 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="build a synthetic demo warehouse and run every stage")
     _db_arg(p)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--users", type=int, default=20_000)
-    p.add_argument("--days", type=int, default=183)
+    demo = config.pipeline()["demo"]  # the defaults live in config/pipeline.toml
+    p.add_argument("--seed", type=int, default=demo["seed"])
+    p.add_argument("--users", type=int, default=demo["users"])
+    p.add_argument("--days", type=int, default=demo["days"])
 
     p = sub.add_parser("run", help="ingest a telemetry source and run every stage with its gates")
     p.add_argument("--source", type=Path, required=True, help="folder of Parquet/CSV files or a DuckDB file")
@@ -130,8 +131,13 @@ def cmd_demo(args) -> int:
 
     t0 = time.perf_counter()
     print(f"generating demo telemetry (seed {args.seed}, {args.users:,} users, {args.days} days) into "
-          f"{args.db.parent / (args.db.stem + '_demo_source')}", file=sys.stderr)
-    result, truths_path = runner.build_demo(args.db, seed=args.seed, users=args.users, days=args.days)
+          f"{runner.demo_source(args.db)}", file=sys.stderr)
+    try:
+        result, truths_path = runner.build_demo(args.db, seed=args.seed, users=args.users, days=args.days)
+    except runner.DemoError as exc:
+        if os.environ.get("KPI_BRIDGE_DEBUG") and exc.details:
+            print(exc.details, file=sys.stderr)  # the generation's own output, traceback included
+        raise
     code = _print_run(result)
     print(f"planted truths: {truths_path}; demo built in {time.perf_counter() - t0:.1f}s")
     return code

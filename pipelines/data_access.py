@@ -419,7 +419,7 @@ def scorecard(quarter: str, filters: dict | None = None, db: str | Path | None =
             "previous_status": config.status(m, pv),
             **_change(m, value, pv),
             "weekly": [w for w in wk[m].to_list()],
-            "weeks": wk["period_start"].to_list(),
+            "weeks": wk["period_from"].to_list(),  # each sparkline point's first day (weeks_of)
             "recent": rv,
             "recent_status": config.status(m, rv),
         })
@@ -434,15 +434,19 @@ def scorecard(quarter: str, filters: dict | None = None, db: str | Path | None =
 
 
 def weeks_of(quarter: str, filters: dict | None = None, db: str | Path | None = None) -> pl.DataFrame:
-    """The weekly L6 rows of a quarter's own days: ISO weeks clipped to the quarter (the
-    first and last week may hold fewer than 7 days; none reaches into a neighboring
-    quarter). `period_from`/`period_to`: the days each row covers; `days`: how many."""
+    """The weekly L6 rows of a quarter's own days: ISO weeks cut at the quarter's edges and
+    at the data's first and last date (so the first and last week may hold fewer than 7
+    days, and none reaches into a neighboring quarter). `period_from`/`period_to`: the
+    days each row covers; `days`: how many."""
     qs = parse_quarter(quarter)
     qe = quarter_end(qs)
     weeks = l6("week", filters, qs, qe, db=db)
+    span = periods(db=db)
+    first = max(qs, span["first_date"]) if span["first_date"] else qs
+    last = min(qe, span["last_date"]) if span["last_date"] else qe
     return weeks.with_columns(
-        period_from=pl.max_horizontal(pl.col("period_start"), pl.lit(qs)),
-        period_to=pl.min_horizontal(pl.col("period_start") + pl.duration(days=6), pl.lit(qe)),
+        period_from=pl.max_horizontal(pl.col("period_start"), pl.lit(first)),
+        period_to=pl.min_horizontal(pl.col("period_start") + pl.duration(days=6), pl.lit(last)),
     ).with_columns(days=(pl.col("period_to") - pl.col("period_from")).dt.total_days() + 1)
 
 

@@ -41,6 +41,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines import config
+
 __all__ = ["generate", "PARAMS", "SCHEMAS"]
 
 # --------------------------------------------------------------------------- constants
@@ -894,7 +896,11 @@ def _block(rng: np.random.Generator, win: _Window, n: int, uid0: int, ids: dict,
 
 
 # --------------------------------------------------------------------------- public API
-def generate(out_dir: pathlib.Path, seed: int = 7, users: int = 20_000, days: int = 183,
+_DEMO = config.pipeline()["demo"]  # config/pipeline.toml [demo]: the defaults of every entry point
+DEFAULT_SEED, DEFAULT_USERS, DEFAULT_DAYS = int(_DEMO["seed"]), int(_DEMO["users"]), int(_DEMO["days"])
+
+
+def generate(out_dir: pathlib.Path, seed: int = DEFAULT_SEED, users: int = DEFAULT_USERS, days: int = DEFAULT_DAYS,
              end_date: dt.date = dt.date(2026, 9, 30), interactions: int | None = None,
              bad_rows: bool = True) -> dict:
     """Write the SPEC §2 tables as Parquet into ``out_dir`` plus ``truths.json``.
@@ -1208,9 +1214,9 @@ def _main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m pipelines.demo_data")
     ap.add_argument("out_dir", type=pathlib.Path)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--users", type=int, default=20_000)
-    ap.add_argument("--days", type=int, default=183)
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--users", type=int, default=DEFAULT_USERS)
+    ap.add_argument("--days", type=int, default=DEFAULT_DAYS)
     a = ap.parse_args(argv)
     generate(a.out_dir, seed=a.seed, users=a.users, days=a.days)
 

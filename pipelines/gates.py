@@ -40,6 +40,7 @@ import datetime as dt
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,6 @@ class SuiteError(ValueError):
 def warm_up_in_background():
     """Import Great Expectations and build its context in a background thread (it costs
     seconds), so a caller can overlap it with other work; join() the returned thread."""
-    import threading
 
     def work() -> None:
         try:
@@ -101,13 +101,15 @@ def warm_up_in_background():
             pass
 
     global _warm_up
-    if _warm_up is None:  # once per process: a second caller gets the same thread
-        _warm_up = threading.Thread(target=work, name="gx-warm-up", daemon=True)
-        _warm_up.start()
+    with _warm_up_lock:  # once per process: a second caller (any thread) gets the same thread
+        if _warm_up is None:
+            _warm_up = threading.Thread(target=work, name="gx-warm-up", daemon=True)
+            _warm_up.start()
     return _warm_up
 
 
 _warm_up = None
+_warm_up_lock = threading.Lock()
 
 
 # ------------------------------------------------------------------------ suite files

@@ -217,18 +217,40 @@ def run(source: str | Path, db: str | Path, command: str = "run", gates: bool = 
     return result
 
 
-def build_demo(db: str | Path, seed: int = 7, users: int = 20_000, days: int = 183,
+def demo_source(db: str | Path) -> Path:
+    """Where the demo telemetry of warehouse `db` is generated: `<stem>_demo_source/` beside it."""
+    db = Path(db)
+    return db.parent / f"{db.stem}_demo_source"
+
+
+class DemoError(ValueError):
+    """The demo generation failed; `details` holds its process's whole stderr."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
+
+
+def build_demo(db: str | Path, seed: int | None = None, users: int | None = None, days: int | None = None,
                on_step=None) -> tuple[RunResult, Path]:
-    """Generate demo telemetry beside `db` (`<stem>_demo_source/`), write its planted truths
+    """Generate demo telemetry into `demo_source(db)`, copy its planted truths beside `db`
     (`<stem>.truths.json`) and run every stage into `db`. `on_step("generate" | "run")`
-    reports progress. Returns the run's result and the truths file."""
+    reports progress. Returns the run's result and the truths file; raises DemoError
+    (a ValueError: the command line's exit code 2) when the generation fails."""
     import os
+    import shutil
     import subprocess
 
+    from pipelines import demo_data
     from pipelines.gates import warm_up_in_background
 
+    seed = demo_data.DEFAULT_SEED if seed is None else int(seed)
+    users = demo_data.DEFAULT_USERS if users is None else int(users)
+    days = demo_data.DEFAULT_DAYS if days is None else int(days)
+    if users < 1 or days < 1:
+        raise DemoError(f"the demo needs at least 1 user and 1 day (got --users {users}, --days {days})")
     db = Path(db)
-    source = db.parent / f"{db.stem}_demo_source"
+    source = demo_source(db)
     if on_step:
         on_step("generate")
     # The generation runs in its own Python process (`python -m pipelines.demo_data`) while
@@ -237,17 +259,22 @@ def build_demo(db: str | Path, seed: int = 7, users: int = 20_000, days: int = 1
     # multiprocessing's spawn would re-run the app script in the child.
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.demo_data", str(source.resolve()), "--seed", str(int(seed)),
-                             "--users", str(int(users)), "--days", str(int(days))],
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.demo_data", str(source.resolve()), "--seed", str(seed),
+                             "--users", str(users), "--days", str(days)],
                             cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    warm_up_in_background()
-    _, err = proc.communicate()
+    try:
+        warm_up_in_background()
+        _, err = proc.communicate()
+    finally:
+        if proc.poll() is None:  # interrupted (Ctrl-C, the server stopping): no orphan left running
+            proc.kill()
+            proc.wait()
     if proc.returncode != 0:
-        raise RuntimeError(f"the demo generation failed (exit code {proc.returncode}): "
-                           + (err.strip().splitlines() or ["no message"])[-1])
-    truths = json.loads((source / "truths.json").read_text())
+        why = (f"stopped by signal {-proc.returncode}" if proc.returncode < 0
+               else (err.strip().splitlines() or [f"exit code {proc.returncode}"])[-1])
+        raise DemoError(f"the demo generation failed: {why}", details=err)
     truths_path = db.parent / f"{db.stem}.truths.json"
-    truths_path.write_text(json.dumps(truths, indent=2, default=str))
+    shutil.copyfile(source / "truths.json", truths_path)
     if on_step:
         on_step("run")
     return run(source, db, command="demo"), truths_path

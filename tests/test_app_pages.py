@@ -558,8 +558,32 @@ def test_weekly_trend_holds_only_the_quarters_days(demo_db, app_env):
         assert r["tcr"] == pytest.approx(expected["tcr"], abs=1e-12)
         assert r["tta_p90_s"] == pytest.approx(expected["tta_p90_s"], abs=1e-9)
     first = weeks.row(0, named=True)
+    assert first["days"] == 5  # 2026Q3 starts on a Wednesday: Jul 1-5 of the week of Jun 29
     fig = charts.weekly_trends(weeks, "t")
-    hover = fig.data[0].hovertext[0]
     assert fig.data[0].x[0] == str(q["start"])
-    if first["days"] < 7:
-        assert f"({first['days']} day" in hover and "the quarter's part of the week" in hover
+    assert fig.data[0].hovertext[0].startswith("Jul 01–05 (5 days, part of the week): ")
+    assert fig.data[0].hovertext[1].startswith("week of Jul 06: ")
+
+
+def test_weekly_trend_of_a_quarter_to_date_stops_at_the_data(tmp_path, app_env):
+    """Data ending on a Wednesday: the quarter to date's last week covers Monday to Wednesday
+    (3 days), not the whole week; its count is the staged interactions of those days."""
+    from pipelines import data_access as da
+    from pipelines import demo_data, runner
+
+    db = tmp_path / "w.duckdb"
+    demo_data.generate(tmp_path / "src", users=300, days=30, end_date=dt.date(2026, 8, 19))
+    runner.run(tmp_path / "src", db, gates=False)
+    app_env(db)
+    p = da.periods(db=db)
+    assert p["qtd"]["label"] == "2026Q3" and p["last_date"] == dt.date(2026, 8, 19)
+    weeks = da.weeks_of("2026Q3", db=db)
+    last = weeks.row(-1, named=True)
+    assert (last["period_from"], last["period_to"], last["days"]) == (dt.date(2026, 8, 17), dt.date(2026, 8, 19), 3)
+    con = duckdb.connect(str(db), read_only=True)
+    [(n,)] = con.execute("select count(*) from stg_interactions where cast(ts as date) between ? and ?",
+                         [last["period_from"], last["period_to"]]).fetchall()
+    con.close()
+    assert last["interactions"] == n > 0
+    first = weeks.row(0, named=True)  # the data start on Jul 21 (30 days), a Tuesday
+    assert (first["period_from"], first["days"]) == (dt.date(2026, 7, 21), 6)

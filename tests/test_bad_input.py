@@ -164,6 +164,18 @@ def test_l6_bad_arguments(tmp_path):
     assert "Traceback" not in _out(p), _out(p)
 
 
+def test_demo_bad_arguments(tmp_path):
+    """Arguments the demo cannot use, caught before the generation or by it in its own
+    process: exit code 2, words naming the argument, no traceback, no warehouse left."""
+    db = tmp_path / "w.duckdb"
+    p = cli("demo", "--db", db, "--users", "0")
+    assert p.returncode == 2 and "--users 0" in p.stderr and "Traceback" not in _out(p), _out(p)
+    p = cli("demo", "--db", db, "--seed", "-1", "--users", "10", "--days", "3")  # numpy rejects the seed
+    assert p.returncode == 2, _out(p)
+    assert "the demo generation failed: ValueError" in p.stderr and "Traceback" not in _out(p), _out(p)
+    assert not db.exists()
+
+
 # ----------------------------------------------------------------------- row-level
 # each bad row carries a unique session_id marker so it can be found in row_json
 BAD_INTERACTIONS = [

@@ -163,7 +163,7 @@ def test_explore_filter_change_and_shared_url(server, browser):
     assert redraw < 10, f"the filter change took {redraw:.1f}s to redraw"
 
 
-def test_qbr_pdf_one_click(server, session):
+def test_qbr_pdf_one_click(server, session, demo_db):
     """The one-click export: the PDF downloads, opens and holds the quarter's scorecard."""
     import io
 
@@ -190,6 +190,12 @@ def test_qbr_pdf_one_click(server, session):
     assert f"L6 scorecard {quarter}" in text, text[:300]
     assert "Task Completion Rate" in text and "Hallucination Rate" in text and "Summary" in text
     assert sum(len(p.images) for p in reader.pages) >= 2, "charts are embedded as images"
+    from pipelines import data_access as da
+
+    chains = [c["name"] for c in da.bridge_report(quarter, db=demo_db)["chains"]]
+    assert len(chains) >= 5
+    for name in chains:  # every chain's diagram, the page's closed tabs included
+        assert f"Chain {name}" in text, name
 
 
 def test_first_start_builds_the_demo(browser, tmp_path, monkeypatch):

@@ -532,7 +532,31 @@ def test_a_gate_waits_for_the_warm_up_import(con, monkeypatch):
     monkeypatch.setattr(gates, "_warm_up", SlowImport())
     outcome = gates.run_gate(con, "metrics", RUN)
     assert events == ["joined"] and outcome.success
-    assert gates.warm_up_in_background() is gates._warm_up  # one warm-up per process
+
+
+def test_one_warm_up_per_process_whoever_asks(monkeypatch):
+    """Callers on several threads at once (a run, the demo build) share one warm-up."""
+    import threading
+    import time
+
+    from pipelines import gx_duckdb
+
+    calls = []
+    monkeypatch.setattr(gates, "_warm_up", None)
+    monkeypatch.setattr(gx_duckdb, "context", lambda: (calls.append(1), time.sleep(0.2)))
+    got, start = [], threading.Barrier(8)
+
+    def ask():
+        start.wait()
+        got.append(gates.warm_up_in_background())
+
+    askers = [threading.Thread(target=ask) for _ in range(8)]
+    for t in askers:
+        t.start()
+    for t in askers:
+        t.join()
+    got[0].join()
+    assert len({id(t) for t in got}) == 1 and calls == [1]
 
 
 # ------------------------------------------------------------------ warnings travel with the numbers
