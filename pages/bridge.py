@@ -70,14 +70,15 @@ for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
                        f"[{charts.fmt_usd(c.get('usd_implied_ci_low'), True)}, "
                        f"{charts.fmt_usd(c.get('usd_implied_ci_high'), True)}]")
         with m2:
-            note = (c.get("note") or "").removeprefix("Inconsistent:").removeprefix("Consistent:").strip()
             if c.get("consistent") is False and c.get("gap_material") is False:
                 st.info(c["note"], icon=":material/info:")
             elif c.get("consistent") is False:
                 st.warning(f"**Inconsistent**: the chain's implied dollars and the holdout's measured dollars disagree "
-                           f"beyond their intervals. {note}", icon=":material/warning:")
+                           f"beyond their intervals. {report.consistency_detail(c, sentence=True)}",
+                           icon=":material/warning:")
             elif c.get("consistent"):
-                st.success(f"**Consistent** with the holdout: {note}", icon=":material/check_circle:")
+                st.success(f"**Consistent** with the holdout: {report.consistency_detail(c)}",
+                           icon=":material/check_circle:")
             elif c.get("note"):
                 st.info(c["note"], icon=":material/info:")
         ui.chart(charts.chain_diagram(c, f"{c.get('name')} — {quarter}"), f"chain_{c.get('name')}_{quarter}",

@@ -74,9 +74,9 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
         st.markdown("**Each chain: AI metric → behavior → operations → P&L** (edge: estimate, 95% interval, method)")
         for c in chains:
             if report.materially_inconsistent(c):
-                note = (c.get("note") or "").removeprefix("Inconsistent:").strip()
                 st.warning(f"**{c.get('name')}**: the chain's implied dollars and the holdout's measured dollars "
-                           f"disagree beyond their intervals. {note}", icon=":material/warning:")
+                           f"disagree beyond their intervals. {report.consistency_detail(c, sentence=True)}",
+                           icon=":material/warning:")
         # one tab per chain, only the open one drawn (the URL keeps it): five diagrams at once
         # cost the browser seconds on first load; the PDF holds every chain
         chain_tabs = st.tabs([report.chain_tab_label(c) for c in chains], key="qbr_chain", on_change="rerun",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Any, Iterable
 
 import plotly.graph_objects as go
@@ -621,6 +622,30 @@ def _wrap(text: str, width: int) -> str:
     return "<br>".join(lines)
 
 
+_FLOW_PX_PER_UNIT = 700  # a flow chart's x axis spans 1.3 units over ~900 px (a page column, the PDF is wider)
+
+
+def _box_half_width(text: str, font_px: int, pad_px: int = 8) -> float:
+    """Half the width of an annotation box, in x units, from its longest line (tags
+    removed; ~0.55 em per character: bold type and digits)."""
+    lines = [re.sub(r"<[^>]+>", "", line) for line in text.split("<br>")]
+    chars = max((len(line) for line in lines), default=0)
+    return (chars * 0.55 * font_px / 2 + pad_px + 2) / _FLOW_PX_PER_UNIT
+
+
+def _flow(f: "_Fig", xs: list[float], halves: list[float], y: float) -> list[float]:
+    """Arrows between consecutive boxes, from edge to edge (never into a box's text);
+    returns the x range that holds every box."""
+    for i in range(1, len(xs)):
+        start, end = xs[i - 1] + halves[i - 1] + 0.01, xs[i] - halves[i] - 0.01
+        if end - start < 0.02:  # boxes too wide to leave a gap: a short arrow between centers
+            start, end = (xs[i - 1] + xs[i]) / 2 - 0.01, (xs[i - 1] + xs[i]) / 2 + 0.01
+        f.annotations.append(dict(x=end, y=y, ax=start, ay=y, xref="x", yref="y", axref="x", ayref="y",
+                                  showarrow=True, arrowhead=3, arrowsize=1.4, arrowwidth=2.5,
+                                  arrowcolor="#52606d", text=""))
+    return [min(-0.15, xs[0] - halves[0] - 0.02), max(1.15, xs[-1] + halves[-1] + 0.02)]
+
+
 def pnl_word(chain: dict) -> str:
     """What a chain's signed P&L impact means, in words: a gain, a cost, or no measurable
     effect when its 95% interval spans zero (P&L sign: + is good for the P&L)."""
@@ -641,6 +666,7 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
     n = len(nodes)
     f = _Fig()
     xs = [i / max(n - 1, 1) for i in range(n)]
+    halves: list[float] = []
     for i, (node, x) in enumerate(zip(nodes, xs)):
         last = i == n - 1
         nd = info.get(node, {})
@@ -650,19 +676,19 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
             if node in config.METRICS:
                 text += f"<br>{fmt_value(node, v)}"
             elif not last:
-                text += f"<br>{_fmt_num(v)} {_wrap(nd.get('unit') or '', 18)}"
+                value_line = f"{_fmt_num(v)} {nd.get('unit') or ''}"
+                text += f"<br>{_wrap(value_line, 24)}"
         if last and not _bad(chain.get("usd_impact")):
-            text += (f"<br>{fmt_usd(chain['usd_impact'], True)} ({pnl_word(chain)})"
+            text += (f"<br>{fmt_usd(chain['usd_impact'], True)}<br>({pnl_word(chain)})"
                      f"<br>[{fmt_usd(chain.get('usd_ci_low'), True)}, {fmt_usd(chain.get('usd_ci_high'), True)}]")
+        halves.append(_box_half_width(text, 15))
         f.annotations.append(dict(x=x, y=0.45, xref="x", yref="y", text=text, showarrow=False,
                                   font=dict(size=15), align="center", bgcolor="#eef3fb" if not last else "#e8f5ec",
                                   bordercolor="#1f5fa8" if not last else STATUS_COLORS["green"], borderwidth=2,
                                   borderpad=8))
+    x_range = _flow(f, xs, halves, 0.45)
     for i, s in enumerate(steps):
         x0, x1 = xs[i], xs[i + 1]
-        f.annotations.append(dict(x=x1 - 0.1, y=0.45, ax=x0 + 0.1, ay=0.45, xref="x", yref="y", axref="x",
-                                  ayref="y", showarrow=True, arrowhead=3, arrowsize=1.4, arrowwidth=2.5,
-                                  arrowcolor="#52606d", text=""))
         # how the edge was obtained: causal / observational dose-response, or (labelled as
         # observational in the JSON) a rate measured in the quarter or a business assumption
         how = {"assumption": "assumption", "conversion": "measured rate"}.get(s.get("estimator"), s.get("method", ""))
@@ -671,10 +697,10 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
                     f"95% CI [{_fmt_num(s.get('ci_low'))}, {_fmt_num(s.get('ci_high'))}]")
         label = (f"<b>{_fmt_num(s.get('estimate'))}</b> <i>{how}</i><br>{interval}<br>"
                  f"<span style='font-size:11px'>{_wrap(s.get('unit', ''), 30)}</span>")
-        f.annotations.append(dict(x=(x0 + x1) / 2, y=0.86, xref="x", yref="y", text=label, showarrow=False,
+        f.annotations.append(dict(x=(x0 + x1) / 2, y=0.9, xref="x", yref="y", text=label, showarrow=False,
                                   font=dict(size=13, color="#323f4b"), align="center",
                                   hovertext=s.get("basis") or None))
-    f.axis("xaxis", visible=False, range=[-0.15, 1.15])
+    f.axis("xaxis", visible=False, range=x_range)
     f.axis("yaxis", visible=False, range=[0.0, 1.12])
     return f.build(title or f"{chain.get('name', 'Chain')}", height=340, showlegend=False,
                    margin=dict(l=20, r=20, t=70, b=20))
@@ -689,6 +715,7 @@ def what_if_chart(res: dict, title: str) -> go.Figure:
     n = len(nodes)
     f = _Fig()
     xs = [i / max(n - 1, 1) for i in range(n)]
+    halves: list[float] = []
     metric = res.get("ai_metric")
     for i, (nd, x) in enumerate(zip(nodes, xs)):
         last = i == n - 1
@@ -714,15 +741,12 @@ def what_if_chart(res: dict, title: str) -> go.Figure:
         good = None
         if last and not _bad(res.get("usd_change")) and res.get("usd_change") != 0:
             good = res["usd_change"] > 0
+        halves.append(_box_half_width(text, 14))
         f.annotations.append(dict(x=x, y=0.5, xref="x", yref="y", text=text, showarrow=False, font=dict(size=14),
                                   align="center", bgcolor="#e8f5ec" if good else ("#fdecea" if good is False else "#eef3fb"),
                                   bordercolor=STATUS_COLORS["green"] if good else (STATUS_COLORS["red"] if good is False else "#1f5fa8"),
                                   borderwidth=2, borderpad=8))
-        if i:
-            f.annotations.append(dict(x=x - 0.11, y=0.5, ax=xs[i - 1] + 0.11, ay=0.5, xref="x", yref="y", axref="x",
-                                      ayref="y", showarrow=True, arrowhead=3, arrowsize=1.4, arrowwidth=2.5,
-                                      arrowcolor="#52606d", text=""))
-    f.axis("xaxis", visible=False, range=[-0.16, 1.16])
+    f.axis("xaxis", visible=False, range=_flow(f, xs, halves, 0.5))
     f.axis("yaxis", visible=False, range=[0.0, 1.0])
     return f.build(title, height=280, showlegend=False, margin=dict(l=20, r=20, t=70, b=20))
 

@@ -81,6 +81,13 @@ def materially_inconsistent(chain: dict) -> bool:
     return chain.get("consistent") is False and bool(chain.get("gap_material"))
 
 
+def consistency_detail(chain: dict, sentence: bool = False) -> str:
+    """The chain's consistency note without its "Consistent:"/"Inconsistent:" verdict (the
+    pages say the verdict in their own words); `sentence`: capitalized, to follow a full stop."""
+    text = (chain.get("note") or "").removeprefix("Inconsistent:").removeprefix("Consistent:").strip()
+    return text[:1].upper() + text[1:] if sentence else text
+
+
 def chain_tab_label(chain: dict) -> str:
     return ("⚠ " if materially_inconsistent(chain) else "") + str(chain.get("name"))
 

@@ -97,6 +97,13 @@ NAV = {"home": "Home", "qbr": "QBR", "explore": "Explore", "bridge": "Bridge", "
        "definitions": "Definitions", "audit": "Audit"}
 
 
+def open_app(page, server: str) -> None:
+    """A test run alone starts on a blank page: open the app so its sidebar is there."""
+    if not page.url.startswith(server):
+        page.goto(server, wait_until="domcontentloaded")
+        page.wait_for_selector('[data-testid="stSidebarNav"] a', timeout=60_000)
+
+
 @pytest.fixture(scope="module")
 def session(server, browser):
     """One browser session, as a user has: the first page by URL, the others from the sidebar."""
@@ -114,6 +121,7 @@ def test_page_in_browser(server, session, path, name):
     if name == "home":
         page.goto(f"{server}/{path}", wait_until="domcontentloaded")
     else:
+        open_app(page, server)
         page.locator('[data-testid="stSidebarNav"] a', has_text=NAV[name]).first.click()
     page.wait_for_function("t => [...document.querySelectorAll('h1')].some(h => h.textContent.includes(t))",
                            arg=TITLES[name], timeout=60_000)
@@ -171,9 +179,7 @@ def test_qbr_pdf_one_click(server, session, demo_db):
 
     page = session
     page.set_viewport_size({"width": 1600, "height": 1000})
-    if not page.url.startswith(server):  # run alone: open the app first
-        page.goto(server, wait_until="domcontentloaded")
-        page.wait_for_selector('[data-testid="stSidebarNav"] a', timeout=60_000)
+    open_app(page, server)
     page.locator('[data-testid="stSidebarNav"] a', has_text="QBR").first.click()
     page.wait_for_function("t => [...document.querySelectorAll('h1')].some(h => h.textContent.includes(t))",
                            arg=TITLES["qbr"], timeout=60_000)

@@ -191,3 +191,50 @@ def test_pdf_wide_table_gives_the_excess_to_its_text_columns():
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
     # without the fix every column shrinks alike and the range wraps after "to"
     assert "+$252,885 to +$252,943" in text and "+$252,914" in text, text
+
+
+def test_chain_arrows_run_between_the_boxes_not_into_their_text():
+    """Arrows of the chain diagram start and end outside every box: a box's half width is
+    at least 7 px per character of its longest line over the ~910 px (1.3 units) the x
+    axis spans in a page column, a lower bound for 15 px type (the arrows used to end
+    ±0.1 units from the centers and ran into a long P&L box)."""
+    import re
+
+    from pipelines import charts
+
+    chain = {"name": "TCR → support cost", "ai_metric": "tcr", "usd_impact": -342.8, "usd_ci_low": -3221.79,
+             "usd_ci_high": 2536.19, "impact_method": CAUSAL,
+             "steps": [{"from": "tcr", "to": "support_contacts_per_1k", "estimate": -15.56, "ci_low": -29.92,
+                        "ci_high": -1.2, "method": "observational", "unit": "per share"},
+                       {"from": "support_contacts_per_1k", "to": "support_cost_usd", "estimate": 0.2,
+                        "ci_low": 0.2, "ci_high": 0.2, "method": "observational", "estimator": "assumption",
+                        "unit": "USD per contact"}],
+             "nodes": [{"node": "tcr", "label": "Task Completion Rate", "value": 0.746},
+                       {"node": "support_contacts_per_1k", "label": "Support contacts per 1,000 AI interactions",
+                        "value": 19.35, "unit": "contacts per 1,000 AI interactions"},
+                       {"node": "support_cost_usd", "label": "Support cost", "value": -342.8}]}
+    fig = charts.chain_diagram(chain)
+    boxes = [a for a in fig.layout.annotations if not a.showarrow and a.y == 0.45]
+    arrows = [a for a in fig.layout.annotations if a.showarrow]
+    assert len(boxes) == 3 and len(arrows) == 2
+
+    def half(box):
+        longest = max(len(re.sub(r"<[^>]+>", "", line)) for line in box.text.split("<br>"))
+        return longest * 7 / 2 / (910 / 1.3)
+
+    for i, arrow in enumerate(arrows):
+        left, right = boxes[i], boxes[i + 1]
+        assert arrow.ax >= left.x + half(left), (i, arrow.ax, left.x + half(left))
+        assert arrow.x <= right.x - half(right), (i, arrow.x, right.x - half(right))
+        assert arrow.x > arrow.ax
+    assert "(no measurable effect)" in boxes[-1].text.split("<br>")  # on its own line: a narrower box
+    lo, hi = fig.layout.xaxis.range
+    assert hi >= boxes[-1].x + half(boxes[-1])  # the last box is not cut at the right edge
+
+
+def test_consistency_detail_drops_the_verdict_word():
+    chain = {"note": "Inconsistent: the chain implies −$33,355; trust the measured figure."}
+    assert report.consistency_detail(chain) == "the chain implies −$33,355; trust the measured figure."
+    assert report.consistency_detail(chain, sentence=True).startswith("The chain implies −$33,355")
+    assert report.consistency_detail({"note": "Consistent: the intervals overlap."}) == "the intervals overlap."
+    assert report.consistency_detail({}) == ""
