@@ -50,9 +50,7 @@ def _build_lock() -> threading.Lock:
 
 def build_demo(db: Path) -> None:
     """Generate demo telemetry and run every stage into `db`, showing progress."""
-    from pipelines import runner
-
-    from pipelines import config
+    from pipelines import config, runner
 
     users = int(os.environ.get("KPI_BRIDGE_DEMO_USERS") or config.pipeline()["demo"]["users"])
     st.title("KPI Bridge")

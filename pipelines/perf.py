@@ -36,7 +36,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from pipelines.bench import machine_reference  # noqa: E402
+from pipelines.bench import machine_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {"home": ("pages/home.py", ""), "qbr": ("pages/qbr.py", "qbr"), "explore": ("pages/explore.py", "explore"),

@@ -322,14 +322,13 @@ def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
                        ("gaming", "a metric may be gamed"), ("data_quality", "critical gate failures in its runs")):
         if flagged.get(key):
             parts.append(words)
-    ops = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
     for g in f.get("guardrails") or []:
         if g.get("violated"):
             metric = g.get("metric")
             where = f" in {', '.join(g['domains_violated'])}" if g.get("domains_violated") else ""
             limit = charts.fmt_value(metric, g["limit"]) if metric in charts.SHORT else f"{g.get('limit'):g}"
             parts.append(f"{g.get('role', 'guardrail')} {charts.SHORT.get(metric, metric)} "
-                         f"{ops.get(g.get('op'), g.get('op'))} {limit} broken{where}")
+                         f"{charts.OPS.get(g.get('op'), g.get('op'))} {limit} broken{where}")
     verdict = record.get("verdict") or f.get("verdict") or "no verdict"
     why = (f.get("scorecard") or {}).get("reason")
     if why and str(why).startswith("score"):  # "score -6 < 0" restates the score and the bar

@@ -241,12 +241,13 @@ def build_demo(db: str | Path, seed: int | None = None, users: int | None = None
     import shutil
     import subprocess
 
-    from pipelines import demo_data
+    from pipelines import ROOT, config
     from pipelines.gates import warm_up_in_background
 
-    seed = demo_data.DEFAULT_SEED if seed is None else int(seed)
-    users = demo_data.DEFAULT_USERS if users is None else int(users)
-    days = demo_data.DEFAULT_DAYS if days is None else int(days)
+    defaults = config.pipeline()["demo"]  # config/pipeline.toml [demo]
+    seed = int(defaults["seed"] if seed is None else seed)
+    users = int(defaults["users"] if users is None else users)
+    days = int(defaults["days"] if days is None else days)
     if users < 1 or days < 1:
         raise DemoError(f"the demo needs at least 1 user and 1 day (got --users {users}, --days {days})")
     db = Path(db)
@@ -257,11 +258,10 @@ def build_demo(db: str | Path, seed: int | None = None, users: int | None = None
     # this one imports Great Expectations: seconds of Python each, which in one process would
     # take turns on the GIL. A plain subprocess, not multiprocessing: under `streamlit run`
     # multiprocessing's spawn would re-run the app script in the child.
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.demo_data", str(source.resolve()), "--seed", str(seed),
                              "--users", str(users), "--days", str(days)],
-                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         warm_up_in_background()
         _, err = proc.communicate()
