@@ -88,9 +88,12 @@ class SuiteError(ValueError):
     """A suite file that cannot be used; the message names the file and the fix."""
 
 
-def warm_up_in_background():
+def warm_up_in_background(then=None) -> threading.Thread:
     """Import Great Expectations and build its context in a background thread (it costs
-    seconds), so a caller can overlap it with other work; join() the returned thread."""
+    seconds of Python), so a caller can overlap it with other work. `then` (optional) runs
+    next in the same thread: imports a later stage needs. Once per process: any later
+    caller, on any thread, gets the same thread (and its `then`). A gate waits only until
+    GX is usable (`gx_ready`), not for `then`."""
 
     def work() -> None:
         try:
@@ -99,12 +102,21 @@ def warm_up_in_background():
             gx_duckdb.context()
         except Exception:  # the gate itself reports any real problem when it runs
             pass
+        finally:
+            thread.gx_ready.set()
+        if then is not None:
+            try:
+                then()
+            except Exception:  # the stage that needs it imports it again and says what failed
+                pass
 
     global _warm_up
-    with _warm_up_lock:  # once per process: a second caller (any thread) gets the same thread
+    with _warm_up_lock:
         if _warm_up is None:
-            _warm_up = threading.Thread(target=work, name="gx-warm-up", daemon=True)
-            _warm_up.start()
+            thread = threading.Thread(target=work, name="gx-warm-up", daemon=True)
+            thread.gx_ready = threading.Event()
+            _warm_up = thread
+            thread.start()
     return _warm_up
 
 
@@ -180,7 +192,7 @@ def run_gate(con: duckdb.DuckDBPyConnection, stage: str, run_id: str,
              suites_dir: str | Path | None = None, as_of: dt.datetime | None = None) -> GateOutcome:
     """Validate every `<stage>__*.json` suite against its table in `con`; record and return the outcome."""
     if _warm_up is not None:  # GX half-imported by the warm-up thread has half its registry
-        _warm_up.join()
+        _warm_up.gx_ready.wait()
     as_of = as_of or _run_as_of(con, run_id)
     con.execute("create or replace temp table gate_run as "
                 "select cast(? as varchar) as run_id, cast(? as varchar) as stage, cast(? as timestamp) as as_of",

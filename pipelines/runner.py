@@ -112,6 +112,13 @@ def _record_into_live(con: duckdb.DuckDBPyConnection, live: Path, run_id: str) -
     con.execute("detach live")
 
 
+def import_later_stages() -> None:
+    """The bridge and audit stages' modules (scipy.stats, polars: about a second of Python
+    between two stages, measured on the demo): the gates' warm-up thread imports them
+    while DuckDB works."""
+    from pipelines import audit, bridge  # noqa: F401
+
+
 def run(source: str | Path, db: str | Path, command: str = "run", gates: bool = True,
         as_of: dt.datetime | None = None) -> RunResult:
     """Build a new warehouse from `source`; raise contract.SourceError for whole-table problems."""
@@ -136,7 +143,7 @@ def run(source: str | Path, db: str | Path, command: str = "run", gates: bool = 
         # importing GX costs seconds of Python: a thread does it while DuckDB ingests and stages
         # (a gate running beside the next stage was tried: the demo gained 1.6 s, but on 10M
         # interactions the two fought over both cores: staging 45 -> 53 s, metrics 35 -> 51 s)
-        gate_mod.warm_up_in_background()
+        gate_mod.warm_up_in_background(then=import_later_stages)
 
     def stage(name: str, fn) -> None:
         _log(f"[{name}] ...")
@@ -263,7 +270,7 @@ def build_demo(db: str | Path, seed: int | None = None, users: int | None = None
                              "--users", str(users), "--days", str(days)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        warm_up_in_background()
+        warm_up_in_background(then=import_later_stages)
         _, err = proc.communicate()
     finally:
         if proc.poll() is None:  # interrupted (Ctrl-C, the server stopping): no orphan left running

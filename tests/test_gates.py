@@ -520,22 +520,26 @@ def test_latest_report_needs_no_great_expectations(con, monkeypatch):
 
 def test_a_gate_waits_for_the_warm_up_import(con, monkeypatch):
     """A gate started while the warm-up thread is still importing GX would find half of
-    GX's expectation registry ("unexpected_rows_expectation not found"): it joins first."""
+    GX's expectation registry ("unexpected_rows_expectation not found"): it waits first."""
     import threading
 
     events = []
 
-    class SlowImport(threading.Thread):
-        def join(self, timeout=None):
-            events.append("joined")
+    class SlowImport:
+        def wait(self, timeout=None):
+            events.append("waited")
+            return True
 
-    monkeypatch.setattr(gates, "_warm_up", SlowImport())
+    warm_up = threading.Thread(target=lambda: None)
+    warm_up.gx_ready = SlowImport()
+    monkeypatch.setattr(gates, "_warm_up", warm_up)
     outcome = gates.run_gate(con, "metrics", RUN)
-    assert events == ["joined"] and outcome.success
+    assert events == ["waited"] and outcome.success
 
 
 def test_one_warm_up_per_process_whoever_asks(monkeypatch):
-    """Callers on several threads at once (a run, the demo build) share one warm-up."""
+    """Callers on several threads at once (a run, the demo build) share one warm-up; its
+    `then` runs after GX is ready, and a gate does not wait for it."""
     import threading
     import time
 
@@ -543,20 +547,32 @@ def test_one_warm_up_per_process_whoever_asks(monkeypatch):
 
     calls = []
     monkeypatch.setattr(gates, "_warm_up", None)
-    monkeypatch.setattr(gx_duckdb, "context", lambda: (calls.append(1), time.sleep(0.2)))
+    monkeypatch.setattr(gx_duckdb, "context", lambda: (calls.append("gx"), time.sleep(0.2)))
+    release = threading.Event()
+
+    def then():
+        calls.append("then")
+        release.wait(5)  # a slow later-stage import
+        calls.append("then done")
+
     got, start = [], threading.Barrier(8)
 
     def ask():
         start.wait()
-        got.append(gates.warm_up_in_background())
+        got.append(gates.warm_up_in_background(then=then))
 
     askers = [threading.Thread(target=ask) for _ in range(8)]
     for t in askers:
         t.start()
     for t in askers:
         t.join()
-    got[0].join()
-    assert len({id(t) for t in got}) == 1 and calls == [1]
+    assert len({id(t) for t in got}) == 1
+    assert got[0].gx_ready.wait(5)
+    time.sleep(0.05)
+    assert calls == ["gx", "then"]  # GX usable while `then` still runs
+    release.set()
+    got[0].join(5)
+    assert calls == ["gx", "then", "then done"]
 
 
 # ------------------------------------------------------------------ warnings travel with the numbers
