@@ -228,6 +228,42 @@ def test_core_all_feature(core_db):
 
 
 # ---------------------------------------------------------------------------------
+# undated verdicts: an adjudication without ts ranks below any dated verdict of its tier
+# ---------------------------------------------------------------------------------
+def _undated_tables() -> dict:
+    day = "2026-03-03"
+
+    def adj(iid, tier, h, ts=None):
+        return {"interaction_id": iid, "tier": tier, "hallucinated": h, "ts": ts}
+
+    return {
+        "users": [user("u1")],
+        "interactions": [interaction(f"n{k}", f"{day} 10:0{k}:00", "u1", outcome="completed",
+                                     latency_ms=1000, verification_ms=1000) for k in range(1, 5)],
+        "adjudications": [
+            adj("n1", 1, True),                                              # only verdict, undated
+            adj("n2", 1, True), adj("n2", 1, False, f"{day} 11:00:00"),      # the dated one wins
+            adj("n3", 2, True), adj("n3", 1, False, f"{day} 11:00:00"),      # tier 2 beats tier 1
+            adj("n4", 2, False), adj("n4", 2, True),                         # a tie: hallucinated wins
+        ],
+        "interventions": [{"intervention_id": "v1", "interaction_id": "n1", "ts": f"{day} 12:00:00",
+                           "kind": "edit", "duration_s": 5.0}],
+        "user_activity": [{"user_id": "u1", "activity_date": day}],
+    }
+
+
+UNDATED = _prepare("undated", _undated_tables(), [("day",)])
+
+
+def test_undated_verdicts():
+    rows = by_period(UNDATED.check_run(0).l6("day"))
+    # final verdicts: n1 H (its only tier-1 verdict), n2 not (the dated tier-1 verdict
+    # beats the undated one), n3 H (tier 2, undated, beats tier 1), n4 H (two undated
+    # tier-2 verdicts: hallucinated wins) -> HR 3/4; valid = n2 only -> TTA 2 s
+    _check(rows["2026-03-03"], interactions=4, tcr=1.0, hr=3 / 4, tta_p50_s=2.0, tta_p90_s=2.0)
+
+
+# ---------------------------------------------------------------------------------
 # offs fixture: interactions.csv with explicit UTC offsets around boundaries
 # ---------------------------------------------------------------------------------
 OFFSET_TS = {

@@ -27,7 +27,7 @@ interactions as (
         i.tta_s,
         i.cost_usd
     from int_interactions as i
-    join quarters on quarters.quarter = year(i.activity_date) || 'Q' || quarter(i.activity_date)
+    join quarters on quarters.quarter_start = cast(date_trunc('quarter', i.activity_date) as date)
 ),
 
 activity as (
@@ -57,7 +57,7 @@ activity as (
 infra as (
     select quarters.quarter, infra.feature, sum(infra.cost_usd) as infra_cost_usd
     from stg_infra_costs as infra
-    join quarters on quarters.quarter = year(infra.date) || 'Q' || quarter(infra.date)
+    join quarters on quarters.quarter_start = cast(date_trunc('quarter', infra.date) as date)
     group by all
 ),
 

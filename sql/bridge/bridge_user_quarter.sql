@@ -32,8 +32,9 @@ population as (
 ),
 
 tickets as (
+    -- grouped on the quarter's first day (a date): no label string built per row
     select
-        year(created_ts) || 'Q' || quarter(created_ts) as quarter,
+        cast(date_trunc('quarter', created_ts) as date) as quarter_start,
         user_id,
         count(*) as tickets,
         coalesce(sum(handle_time_min), 0) / 60.0 as agent_hours
@@ -42,26 +43,21 @@ tickets as (
     group by all
 ),
 
-active as (
+anchored as (
+    -- the first active day of each user's quarter and, on that day, the next active date
     select
-        year(activity_date) || 'Q' || quarter(activity_date) as quarter,
+        cast(date_trunc('quarter', activity_date) as date) as quarter_start,
         user_id,
-        min(activity_date) as anchor_date
+        min(activity_date) as anchor_date,
+        arg_min_null(next_active_date, activity_date) as next_active_date
     from int_user_active_days
     where user_id in (select user_id from assigned_users)
     group by all
 ),
 
-anchored as (
-    select active.quarter, active.user_id, active.anchor_date, days.next_active_date
-    from active
-    join int_user_active_days as days
-        on days.user_id = active.user_id and days.activity_date = active.anchor_date
-),
-
 ai_use as (
     select
-        year(activity_date) || 'Q' || quarter(activity_date) as quarter,
+        cast(date_trunc('quarter', activity_date) as date) as quarter_start,
         user_id,
         count(*) as interactions,
         min(activity_date) as first_interaction_date
@@ -111,9 +107,9 @@ final as (
         case when cast($pre_start as date) is not null then coalesce(pre_active.pre_active_days, 0) end
             as pre_active_days
     from population
-    left join tickets on tickets.quarter = population.quarter and tickets.user_id = population.user_id
-    left join anchored on anchored.quarter = population.quarter and anchored.user_id = population.user_id
-    left join ai_use on ai_use.quarter = population.quarter and ai_use.user_id = population.user_id
+    left join tickets on tickets.quarter_start = population.quarter_start and tickets.user_id = population.user_id
+    left join anchored on anchored.quarter_start = population.quarter_start and anchored.user_id = population.user_id
+    left join ai_use on ai_use.quarter_start = population.quarter_start and ai_use.user_id = population.user_id
     left join pre_tickets on pre_tickets.user_id = population.user_id
     left join pre_active on pre_active.user_id = population.user_id
 )

@@ -15,20 +15,20 @@ users as (
 ),
 
 latest_verdicts as (
-    -- the latest verdict of each tier in one hash aggregate: the sort key is the
-    -- verdict time in microseconds, doubled, plus 1 when hallucinated, so a later
-    -- verdict wins and at equal times "hallucinated" wins; a verdict without ts
-    -- ranks below any dated one
+    -- the latest verdict of each tier in one hash aggregate of plain maxima: the sort key
+    -- is the verdict time in microseconds, doubled, plus 1 when hallucinated, so a later
+    -- verdict wins, at equal times "hallucinated" wins, and the winner's verdict is the
+    -- key's last bit (staging quarantines a null tier or verdict); a verdict without ts
+    -- ranks below any dated one. (max() is cheaper than arg_max() on 10M groups.)
     select
         interaction_id,
-        arg_max(hallucinated, sort_key) filter (where tier = 1) as tier1_hallucinated,
-        arg_max(hallucinated, sort_key) filter (where tier = 2) as tier2_hallucinated,
-        arg_max(hallucinated, sort_key) filter (where tier = 3) as tier3_hallucinated
+        max(sort_key) filter (where tier = 1) & 1 = 1 as tier1_hallucinated,
+        max(sort_key) filter (where tier = 2) & 1 = 1 as tier2_hallucinated,
+        max(sort_key) filter (where tier = 3) & 1 = 1 as tier3_hallucinated
     from (
         select
             interaction_id,
             tier,
-            hallucinated,
             epoch_us(coalesce(ts, timestamp '1900-01-01')) * 2 + hallucinated::int as sort_key
         from stg_adjudications
     )

@@ -26,7 +26,7 @@ span as (
     select min(activity_date) as first_date, max(activity_date) as last_date from mart
 ),
 
-selected_interactions as (
+selected_interactions as not materialized (
     select * from int_interactions
     where ($features is null or list_contains($features, feature))
       and ($domains is null or list_contains($domains, domain))
@@ -82,7 +82,7 @@ tta as (
 ),
 
 -- Retention Delta -----------------------------------------------------------------
-active_days as (
+active_days as not materialized (
     select * from int_user_active_days
 ),
 
@@ -109,18 +109,39 @@ ai_users as (
 ),
 
 active_in_period as (
+    -- each user's first active date in the period and, on that day, the next active date
     select
         case when $is_all then span.first_date
              else cast(date_trunc($grain, active_days.activity_date) as date) end as period_start,
         active_days.user_id,
-        min(active_days.activity_date) as anchor_date
+        min(active_days.activity_date) as anchor_date,
+        arg_min_null(active_days.next_active_date, active_days.activity_date) as next_active_date
     from active_days, span
     where $with_retention
       and ($date_from is null or active_days.activity_date >= $date_from)
       and ($date_to is null or active_days.activity_date <= $date_to)
       and (not $is_all or active_days.activity_date between span.first_date and span.last_date)
-      and (($segments is null and $experiment_groups is null)
-           or active_days.user_id in (select user_id from slice_users))
+      and $segments is null and $experiment_groups is null
+    group by all
+
+    union all
+
+    -- the same, restricted to the users of a user-attribute slice (a separate branch: an
+    -- OR of "no slice" and the semi join would probe every active day even when unsliced)
+    select
+        case when $is_all then span.first_date
+             else cast(date_trunc($grain, active_days.activity_date) as date) end as period_start,
+        active_days.user_id,
+        min(active_days.activity_date) as anchor_date,
+        arg_min_null(active_days.next_active_date, active_days.activity_date) as next_active_date
+    from active_days
+    semi join slice_users on active_days.user_id = slice_users.user_id
+    cross join span
+    where $with_retention
+      and ($date_from is null or active_days.activity_date >= $date_from)
+      and ($date_to is null or active_days.activity_date <= $date_to)
+      and (not $is_all or active_days.activity_date between span.first_date and span.last_date)
+      and not ($segments is null and $experiment_groups is null)
     group by all
 ),
 
@@ -132,19 +153,25 @@ non_ai_users as (
        and active_in_period.user_id = ai_users.user_id
 ),
 
+ai_anchored as (
+    -- an AI user's anchor is the first interaction date: its next active date is looked up
+    select ai_users.*, active_days.next_active_date
+    from ai_users
+    join active_days
+        on active_days.user_id = ai_users.user_id
+       and active_days.activity_date = ai_users.anchor_date
+),
+
 cohorts as (
-    select period_start, user_id, anchor_date, true as is_ai from ai_users
+    select period_start, user_id, anchor_date, next_active_date, true as is_ai from ai_anchored
     union all
-    select period_start, user_id, anchor_date, false as is_ai from non_ai_users
+    select period_start, user_id, anchor_date, next_active_date, false as is_ai from non_ai_users
 ),
 
 eligible as (
-    select cohorts.*, active_days.next_active_date
+    select cohorts.*
     from cohorts
     cross join last_active
-    join active_days
-        on active_days.user_id = cohorts.user_id
-       and active_days.activity_date = cohorts.anchor_date
     where cohorts.anchor_date + $window_days <= last_active.last_active_date
 ),
 
