@@ -21,22 +21,36 @@ with selected as (
        or activity_date between $window_start and $window_end
 ),
 
+value_counts as (
+    -- one pass, one row per period and distinct value of each variable (thousands of
+    -- rows, not tens of millions): the bins are computed on these
+    select
+        period, feature, domain, input_tokens, confidence,
+        grouping(feature, domain, input_tokens, confidence) as grouping_id,
+        count(*) as n
+    from selected
+    group by grouping sets ((period, feature), (period, domain), (period, input_tokens), (period, confidence))
+),
+
 binned as (
-    select period, 'feature' as variable, feature as bin from selected where feature is not null
+    -- grouping_id: a bit set for each variable summed over (feature = 8 ... confidence = 1)
+    select period, 'feature' as variable, feature as bin, n
+    from value_counts where grouping_id = 7 and feature is not null
     union all
-    select period, 'domain', domain from selected where domain is not null
+    select period, 'domain', domain, n
+    from value_counts where grouping_id = 11 and domain is not null
     union all
     select period, 'input_tokens',
-           cast(len(list_filter($input_tokens_edges, lambda e: e < input_tokens)) as varchar)
-    from selected where input_tokens is not null
+           cast(len(list_filter($input_tokens_edges, lambda e: e < input_tokens)) as varchar), n
+    from value_counts where grouping_id = 13 and input_tokens is not null
     union all
     select period, 'confidence',
-           cast(len(list_filter($confidence_edges, lambda e: e < confidence)) as varchar)
-    from selected where confidence is not null
+           cast(len(list_filter($confidence_edges, lambda e: e < confidence)) as varchar), n
+    from value_counts where grouping_id = 14 and confidence is not null
 ),
 
 final as (
-    select variable, period, bin, count(*) as n
+    select variable, period, bin, cast(sum(n) as bigint) as n
     from binned
     group by all
     order by variable, period, bin

@@ -3,9 +3,10 @@
 -- with activity_date in [$date_from, $date_to].
 -- The behavior and counter-metric counts the audit sets beside the L6 metrics (SPEC §6):
 --   requeried             interactions followed by another interaction of the same user
---                         on the same feature within $requery_seconds (ordered by ts,
---                         then interaction_id; 0 <= gap <= $requery_seconds). The
---                         follow-up may fall after $date_to (one day of look-ahead).
+--                         on the same feature within $requery_seconds (the next one by
+--                         ts; 0 <= gap <= $requery_seconds: of k interactions at one ts,
+--                         k - 1 count whatever their order). The follow-up may fall
+--                         after $date_to (one day of look-ahead).
 --   completed_escalated   completed interactions with at least one intervention of kind
 --                         'escalation' at or after the interaction's ts (escalated after a
 --                         completed outcome)
@@ -15,17 +16,10 @@
 --                         same week (the numerator of "support contacts per 1,000 AI
 --                         interactions")
 -- Parameters: $date_from, $date_to (dates, inclusive), $requery_seconds (integer).
-with selected as (
+with selected as not materialized (
     select interaction_id, user_id, feature, ts, activity_date, is_completed
     from int_interactions
     where activity_date between $date_from and $date_to + 1
-),
-
-sequenced as (
-    select
-        *,
-        lead(ts) over (partition by user_id, feature order by ts, interaction_id) as next_ts
-    from selected
 ),
 
 escalated_interactions as (
@@ -38,34 +32,64 @@ escalated_interactions as (
       and (escalations.ts is null or escalations.ts >= selected.ts)
 ),
 
+flagged as (
+    -- flagged before the window, which then carries no interaction_id (a unique string)
+    select
+        selected.* exclude (interaction_id),
+        selected.is_completed and escalated_interactions.interaction_id is not null
+            as is_completed_escalated
+    from selected
+    left join escalated_interactions using (interaction_id)
+),
+
+sequenced as (
+    -- interactions at the same ts may come in either order: one of them counts as
+    -- requeried either way, in the same week, so the counts do not depend on the order
+    select
+        *,
+        lead(ts) over (partition by user_id, feature order by ts) as next_ts
+    from flagged
+),
+
 interaction_flags as (
     select
-        cast(date_trunc('week', sequenced.activity_date) as date) as week_start,
-        sequenced.user_id,
-        sequenced.is_completed,
-        coalesce(sequenced.next_ts <= sequenced.ts + to_seconds(cast($requery_seconds as bigint)), false)
-            as is_requeried,
-        sequenced.is_completed and escalated_interactions.interaction_id is not null
-            as is_completed_escalated
+        cast(date_trunc('week', activity_date) as date) as week_start,
+        user_id,
+        is_completed,
+        coalesce(next_ts <= ts + to_seconds(cast($requery_seconds as bigint)), false) as is_requeried,
+        is_completed_escalated
     from sequenced
-    left join escalated_interactions using (interaction_id)
-    where sequenced.activity_date between $date_from and $date_to
+    where activity_date between $date_from and $date_to
+),
+
+user_weeks as (
+    -- one row per user and week: the only consumer of the 10M-row flags (so they are
+    -- never materialized), and the AI users of a week are its rows
+    select
+        week_start,
+        user_id,
+        count(*) as interactions,
+        count(*) filter (where is_completed) as completed,
+        count(*) filter (where is_requeried) as requeried,
+        count(*) filter (where is_completed_escalated) as completed_escalated
+    from interaction_flags
+    group by week_start, user_id
 ),
 
 interaction_counts as (
     select
         week_start,
-        count(*) as interactions,
-        count(*) filter (where is_completed) as completed,
-        count(*) filter (where is_requeried) as requeried,
-        count(*) filter (where is_completed_escalated) as completed_escalated,
-        count(distinct user_id) as ai_users
-    from interaction_flags
+        cast(sum(interactions) as bigint) as interactions,
+        cast(sum(completed) as bigint) as completed,
+        cast(sum(requeried) as bigint) as requeried,
+        cast(sum(completed_escalated) as bigint) as completed_escalated,
+        count(*) as ai_users
+    from user_weeks
     group by week_start
 ),
 
 ai_user_weeks as (
-    select distinct week_start, user_id from interaction_flags
+    select week_start, user_id from user_weeks
 ),
 
 tickets as (
