@@ -124,6 +124,15 @@ _warm_up = None
 _warm_up_lock = threading.Lock()
 
 
+def gx_ready() -> bool:
+    """Great Expectations is imported and its context built (a gate would start at once)."""
+    if _warm_up is not None:
+        return _warm_up.gx_ready.is_set()
+    import sys
+
+    return "great_expectations" in sys.modules
+
+
 # ------------------------------------------------------------------------ suite files
 def suite_files(stage: str, suites_dir: str | Path | None = None) -> list[Path]:
     if not _NAME.fullmatch(stage):

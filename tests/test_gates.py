@@ -721,3 +721,86 @@ def test_served_warnings_read_in_words_when_the_suite_says_what_it_expects():
                          'warning', false, '3 rows', now()::timestamp + interval 1 second)""")
     other = gates.served_warnings(c)[1]
     assert other["applies_to"] == "metrics" and "tcr" in other["metrics"]
+
+
+# ------------------------------------------------------------------ staging while GX loads
+def _small_source(tmp_path, interactions: bool = True):
+    from helpers_source import interaction, user, write_source
+
+    day = "2026-03-03"
+    rows = [interaction(f"n{k}", f"{day} 10:0{k}:00", "u1", outcome="completed") for k in range(1, 4)]
+    return write_source(tmp_path / "src", {
+        "users": [user("u1")],
+        "interactions": rows if interactions else [],
+        "adjudications": [{"interaction_id": "n1", "tier": 1, "hallucinated": False, "ts": f"{day} 11:00:00"}]
+        if interactions else [],
+        "user_activity": [{"user_id": "u1", "activity_date": day}],
+    })
+
+
+def test_staging_runs_while_gx_loads_and_counts_after_the_raw_gate(tmp_path, monkeypatch, capsys):
+    """GX still loading: the staging models are built first, then the raw gate, the ingest
+    summary and the staging gate; the warehouse is the same as without the overlap."""
+    from pipelines import runner, warehouse
+
+    monkeypatch.setattr(gates, "gx_ready", lambda: False)
+    result = runner.run(_small_source(tmp_path), tmp_path / "wh.duckdb")
+    log = capsys.readouterr().err
+    assert result.status == "success", result.message
+    assert "(while Great Expectations loads)" in log
+    assert log.index("[staging] done") < log.index("[gate raw] passed") < log.index("[gate staging] passed")
+    assert {r["table_name"]: r["rows_kept"] for r in result.summary}["interactions"] == 3
+    con = warehouse.connect(tmp_path / "wh.duckdb", read_only=True)
+    stages = [r[0] for r in con.execute("select distinct stage from meta_gate_results where run_id = ? order by 1",
+                                        [result.run_id]).fetchall()]
+    kept = con.execute("select rows_kept from meta_ingest_summary where run_id = ? and table_name = 'interactions'",
+                       [result.run_id]).fetchall()
+    con.close()
+    assert stages == ["audit", "bridge", "metrics", "raw", "staging"] and kept == [(3,)]
+
+
+@pytest.mark.parametrize("staging_breaks", [False, True])
+def test_a_failed_raw_gate_still_wins_over_early_staging(tmp_path, monkeypatch, capsys, staging_breaks):
+    """No interactions (the raw gate's critical row count), the staging built early (or
+    broken): the run reports the raw gate, as it would without the overlap, and records no
+    ingest summary for the failed run; a staging error is not what the user sees."""
+    from pipelines import runner, warehouse
+
+    real = warehouse.run_model
+
+    def broken(con, relpath, *a, **kw):
+        if relpath == "staging/chk_users.sql":
+            raise RuntimeError("boom in staging")
+        return real(con, relpath, *a, **kw)
+
+    monkeypatch.setattr(gates, "gx_ready", lambda: False)
+    if staging_breaks:
+        monkeypatch.setattr(warehouse, "run_model", broken)
+    db = tmp_path / "wh.duckdb"
+    result = runner.run(_small_source(tmp_path, interactions=False), db)
+    assert result.status == "gate_failed" and "raw" in result.message, result.message
+    assert result.summary == []
+    assert ("[staging] done" in capsys.readouterr().err) is not staging_breaks  # it was built early
+    con = warehouse.connect(db, read_only=True)
+    assert con.execute("select failed_stage from meta_runs where run_id = ?", [result.run_id]).fetchall() == [("raw",)]
+    assert con.execute("select count(*) from meta_ingest_summary where run_id = ?", [result.run_id]).fetchall() == [(0,)]
+    con.close()
+
+
+def test_a_staging_error_surfaces_after_a_passing_raw_gate(tmp_path, monkeypatch, capsys):
+    from pipelines import runner, warehouse
+
+    real = warehouse.run_model
+
+    def broken(con, relpath, *a, **kw):
+        if relpath == "staging/chk_users.sql":
+            raise RuntimeError("boom in staging")
+        return real(con, relpath, *a, **kw)
+
+    monkeypatch.setattr(gates, "gx_ready", lambda: False)
+    monkeypatch.setattr(warehouse, "run_model", broken)
+    with pytest.raises(RuntimeError, match="boom in staging"):
+        runner.run(_small_source(tmp_path), tmp_path / "wh.duckdb")
+    log = capsys.readouterr().err
+    assert "[gate raw] passed" in log  # the raw gate ran before the error was raised
+    assert not (tmp_path / "wh.duckdb").exists() and not (tmp_path / "wh.duckdb.building").exists()
