@@ -41,6 +41,11 @@ st.set_page_config(page_title="KPI Bridge", page_icon=":material/monitoring:", l
 from pipelines import data_access as da  # noqa: E402
 
 log = logging.getLogger("kpi_bridge.app")
+if not log.handlers:  # the server log says when the cache warm-up is done and what it took
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    log.addHandler(_handler)
+    log.setLevel(logging.INFO)
 
 
 @st.cache_resource
