@@ -738,6 +738,20 @@ def _small_source(tmp_path, interactions: bool = True):
     })
 
 
+def _break_staging(monkeypatch) -> None:
+    """The first staging model raises."""
+    from pipelines import warehouse
+
+    real = warehouse.run_model
+
+    def broken(con, relpath, *a, **kw):
+        if relpath == "staging/chk_users.sql":
+            raise RuntimeError("boom in staging")
+        return real(con, relpath, *a, **kw)
+
+    monkeypatch.setattr(warehouse, "run_model", broken)
+
+
 def test_staging_runs_while_gx_loads_and_counts_after_the_raw_gate(tmp_path, monkeypatch, capsys):
     """GX still loading: the staging models are built first, then the raw gate, the ingest
     summary and the staging gate; the warehouse is the same as without the overlap."""
@@ -766,16 +780,9 @@ def test_a_failed_raw_gate_still_wins_over_early_staging(tmp_path, monkeypatch, 
     ingest summary for the failed run; a staging error is not what the user sees."""
     from pipelines import runner, warehouse
 
-    real = warehouse.run_model
-
-    def broken(con, relpath, *a, **kw):
-        if relpath == "staging/chk_users.sql":
-            raise RuntimeError("boom in staging")
-        return real(con, relpath, *a, **kw)
-
     monkeypatch.setattr(gates, "gx_ready", lambda: False)
     if staging_breaks:
-        monkeypatch.setattr(warehouse, "run_model", broken)
+        _break_staging(monkeypatch)
     db = tmp_path / "wh.duckdb"
     result = runner.run(_small_source(tmp_path, interactions=False), db)
     assert result.status == "gate_failed" and "raw" in result.message, result.message
@@ -788,17 +795,10 @@ def test_a_failed_raw_gate_still_wins_over_early_staging(tmp_path, monkeypatch, 
 
 
 def test_a_staging_error_surfaces_after_a_passing_raw_gate(tmp_path, monkeypatch, capsys):
-    from pipelines import runner, warehouse
-
-    real = warehouse.run_model
-
-    def broken(con, relpath, *a, **kw):
-        if relpath == "staging/chk_users.sql":
-            raise RuntimeError("boom in staging")
-        return real(con, relpath, *a, **kw)
+    from pipelines import runner
 
     monkeypatch.setattr(gates, "gx_ready", lambda: False)
-    monkeypatch.setattr(warehouse, "run_model", broken)
+    _break_staging(monkeypatch)
     with pytest.raises(RuntimeError, match="boom in staging"):
         runner.run(_small_source(tmp_path), tmp_path / "wh.duckdb")
     log = capsys.readouterr().err

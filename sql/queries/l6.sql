@@ -108,40 +108,31 @@ ai_users as (
     group by all
 ),
 
+slice_active_days as not materialized (
+    -- a user-attribute slice restricts both groups to users with that attribute; the
+    -- semi join runs only when there is one (an OR of "no slice" and the join would probe
+    -- every active day even when unsliced)
+    select * from active_days
+    where $segments is null and $experiment_groups is null
+    union all
+    select active_days.* from active_days
+    semi join slice_users on active_days.user_id = slice_users.user_id
+    where not ($segments is null and $experiment_groups is null)
+),
+
 active_in_period as (
     -- each user's first active date in the period and, on that day, the next active date
     select
         case when $is_all then span.first_date
-             else cast(date_trunc($grain, active_days.activity_date) as date) end as period_start,
-        active_days.user_id,
-        min(active_days.activity_date) as anchor_date,
-        arg_min_null(active_days.next_active_date, active_days.activity_date) as next_active_date
-    from active_days, span
+             else cast(date_trunc($grain, slice_active_days.activity_date) as date) end as period_start,
+        slice_active_days.user_id,
+        min(slice_active_days.activity_date) as anchor_date,
+        arg_min_null(slice_active_days.next_active_date, slice_active_days.activity_date) as next_active_date
+    from slice_active_days, span
     where $with_retention
-      and ($date_from is null or active_days.activity_date >= $date_from)
-      and ($date_to is null or active_days.activity_date <= $date_to)
-      and (not $is_all or active_days.activity_date between span.first_date and span.last_date)
-      and $segments is null and $experiment_groups is null
-    group by all
-
-    union all
-
-    -- the same, restricted to the users of a user-attribute slice (a separate branch: an
-    -- OR of "no slice" and the semi join would probe every active day even when unsliced)
-    select
-        case when $is_all then span.first_date
-             else cast(date_trunc($grain, active_days.activity_date) as date) end as period_start,
-        active_days.user_id,
-        min(active_days.activity_date) as anchor_date,
-        arg_min_null(active_days.next_active_date, active_days.activity_date) as next_active_date
-    from active_days
-    semi join slice_users on active_days.user_id = slice_users.user_id
-    cross join span
-    where $with_retention
-      and ($date_from is null or active_days.activity_date >= $date_from)
-      and ($date_to is null or active_days.activity_date <= $date_to)
-      and (not $is_all or active_days.activity_date between span.first_date and span.last_date)
-      and not ($segments is null and $experiment_groups is null)
+      and ($date_from is null or slice_active_days.activity_date >= $date_from)
+      and ($date_to is null or slice_active_days.activity_date <= $date_to)
+      and (not $is_all or slice_active_days.activity_date between span.first_date and span.last_date)
     group by all
 ),
 
