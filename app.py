@@ -40,12 +40,21 @@ st.set_page_config(page_title="KPI Bridge", page_icon=":material/monitoring:", l
 
 from pipelines import data_access as da  # noqa: E402
 
-log = logging.getLogger("kpi_bridge.app")
-if not log.handlers:  # the server log says when the cache warm-up is done and what it took
-    _handler = logging.StreamHandler()
-    _handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
-    log.addHandler(_handler)
-    log.setLevel(logging.INFO)
+
+
+@st.cache_resource(show_spinner=False)
+def _server_log() -> logging.Logger:
+    """The app's logger, given its handler once per server process: the server log says
+    when the cache warm-up is done and what it took."""
+    logger = logging.getLogger("kpi_bridge.app")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return logger
+
+
+log = _server_log()
 
 
 @st.cache_resource
@@ -102,8 +111,13 @@ def build_demo(db: Path) -> None:
 def _warm_up(db: str, stamp: int) -> threading.Thread:
     """Once per warehouse version and server process: fill the caches in the background so
     the first visitor does not wait for the cold queries (data_access.warm_up)."""
-    t = threading.Thread(target=lambda: log.info("cache warm-up: %s", da.warm_up(db=db)), daemon=True,
-                         name="kpi-bridge-warm-up")
+    def work() -> None:
+        try:
+            log.info("cache warm-up: %s", da.warm_up(db=db))
+        except Exception as exc:  # the pages explain their own problems; the log says this one
+            log.warning("cache warm-up failed: %s: %s", type(exc).__name__, exc)
+
+    t = threading.Thread(target=work, daemon=True, name="kpi-bridge-warm-up")
     t.start()
     return t
 

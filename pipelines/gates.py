@@ -115,8 +115,8 @@ def warm_up_in_background(then=None) -> threading.Thread:
         if _warm_up is None:
             thread = threading.Thread(target=work, name="gx-warm-up", daemon=True)
             thread.gx_ready = threading.Event()
+            thread.start()  # if it cannot start, no gate is left waiting for it
             _warm_up = thread
-            thread.start()
     return _warm_up
 
 
@@ -125,12 +125,9 @@ _warm_up_lock = threading.Lock()
 
 
 def gx_ready() -> bool:
-    """Great Expectations is imported and its context built (a gate would start at once)."""
-    if _warm_up is not None:
-        return _warm_up.gx_ready.is_set()
-    import sys
-
-    return "great_expectations" in sys.modules
+    """The warm-up has imported Great Expectations and built its context (a gate would
+    start at once); False while it works, or when no warm-up was started."""
+    return _warm_up is not None and _warm_up.gx_ready.is_set()
 
 
 # ------------------------------------------------------------------------ suite files

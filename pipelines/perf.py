@@ -156,15 +156,22 @@ def _load(ctx, url: str, expect_chart: bool) -> dict:
     return {"content_ready_s": round(ready, 2), "chart_drawn_s": None if drawn is None else round(drawn, 2)}
 
 
-def _wait_for_warm_up(log_path: Path, since: float, timeout: float = 600) -> float | None:
-    """Seconds from `since` until the server log says the cache warm-up is done (None if
-    it did not within `timeout`)."""
+def _wait_for_warm_up(proc: subprocess.Popen, log_path: Path, since: float, timeout: float = 600) -> float | str:
+    """Seconds from `since` until the server log says the cache warm-up is done (or failed:
+    then the log line), or why it was not waited for."""
+    if os.environ.get("KPI_BRIDGE_NO_WARMUP"):
+        return "not waited for: KPI_BRIDGE_NO_WARMUP is set"
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if "cache warm-up:" in Path(log_path).read_text(errors="replace"):
+        text = Path(log_path).read_text(errors="replace")
+        if "cache warm-up failed:" in text:
+            return next(ln for ln in text.splitlines() if "cache warm-up failed:" in ln)
+        if "cache warm-up:" in text:
             return round(time.perf_counter() - since, 1)
+        if proc.poll() is not None:
+            return "the server stopped before its warm-up finished"
         time.sleep(0.5)
-    return None
+    return f"not done within {timeout:.0f} s"
 
 
 def _wait_chart_title(page, text: str) -> None:
@@ -210,7 +217,6 @@ def browser(db: Path, repeat: int, pages: list[str] | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
     log_path = Path(tempfile.gettempdir()) / "kpi_bridge_perf_streamlit.log"
-    os.environ.pop("KPI_BRIDGE_NO_WARMUP", None)  # set by server_side(); the server warms as deployed
     proc, url = start_server(db, log_path)
     out: dict = {"pages": {}, "explore_filter_change": {}}
     try:
@@ -225,7 +231,7 @@ def browser(db: Path, repeat: int, pages: list[str] | None = None) -> dict:
             # the first visit started the app's cache warm-up (a background thread that keeps
             # both cores busy for tens of seconds on 10M interactions): the timings below are
             # of a server that has finished it, as a visitor arriving later meets it
-            out["server_warm_up_done_s"] = _wait_for_warm_up(log_path, t_visit)
+            out["server_warm_up_done_s"] = _wait_for_warm_up(proc, log_path, t_visit)
             for name, (_, path) in chosen.items():
                 cold_runs, warm_runs = [], []
                 for _ in range(repeat):

@@ -548,10 +548,11 @@ def test_one_warm_up_per_process_whoever_asks(monkeypatch):
     calls = []
     monkeypatch.setattr(gates, "_warm_up", None)
     monkeypatch.setattr(gx_duckdb, "context", lambda: (calls.append("gx"), time.sleep(0.2)))
-    release = threading.Event()
+    release, then_started = threading.Event(), threading.Event()
 
     def then():
         calls.append("then")
+        then_started.set()
         release.wait(5)  # a slow later-stage import
         calls.append("then done")
 
@@ -567,8 +568,7 @@ def test_one_warm_up_per_process_whoever_asks(monkeypatch):
     for t in askers:
         t.join()
     assert len({id(t) for t in got}) == 1
-    assert got[0].gx_ready.wait(5)
-    time.sleep(0.05)
+    assert got[0].gx_ready.wait(5) and then_started.wait(5)
     assert calls == ["gx", "then"]  # GX usable while `then` still runs
     release.set()
     got[0].join(5)
@@ -764,6 +764,7 @@ def test_staging_runs_while_gx_loads_and_counts_after_the_raw_gate(tmp_path, mon
     assert "(while Great Expectations loads)" in log
     assert log.index("[staging] done") < log.index("[gate raw] passed") < log.index("[gate staging] passed")
     assert {r["table_name"]: r["rows_kept"] for r in result.summary}["interactions"] == 3
+    assert list(result.stage_seconds)[:4] == ["raw", "gate_raw", "staging", "gate_staging"]
     con = warehouse.connect(tmp_path / "wh.duckdb", read_only=True)
     stages = [r[0] for r in con.execute("select distinct stage from meta_gate_results where run_id = ? order by 1",
                                         [result.run_id]).fetchall()]
@@ -786,7 +787,7 @@ def test_a_failed_raw_gate_still_wins_over_early_staging(tmp_path, monkeypatch, 
     db = tmp_path / "wh.duckdb"
     result = runner.run(_small_source(tmp_path, interactions=False), db)
     assert result.status == "gate_failed" and "raw" in result.message, result.message
-    assert result.summary == []
+    assert result.summary == [] and "staging" not in result.stage_seconds
     assert ("[staging] done" in capsys.readouterr().err) is not staging_breaks  # it was built early
     con = warehouse.connect(db, read_only=True)
     assert con.execute("select failed_stage from meta_runs where run_id = ?", [result.run_id]).fetchall() == [("raw",)]

@@ -22,8 +22,9 @@ with selected as (
 ),
 
 value_counts as (
-    -- one pass, one row per period and distinct value of each variable (thousands of
-    -- rows, not tens of millions): the bins are computed on these
+    -- one pass, one row per period and distinct value of each variable: the bins are
+    -- computed on these (thousands of rows when values repeat, as token counts and
+    -- rounded confidences do; at worst one per interaction, as before)
     select
         period, feature, domain, input_tokens, confidence,
         grouping(feature, domain, input_tokens, confidence) as grouping_id,

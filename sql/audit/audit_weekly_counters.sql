@@ -4,8 +4,8 @@
 -- The behavior and counter-metric counts the audit sets beside the L6 metrics (SPEC §6):
 --   requeried             interactions followed by another interaction of the same user
 --                         on the same feature within $requery_seconds (the next one by
---                         ts; 0 <= gap <= $requery_seconds: of k interactions at one ts,
---                         k - 1 count whatever their order). The follow-up may fall
+--                         ts; 0 <= gap <= $requery_seconds: of k interactions at one ts, at
+--                         least k - 1 count, whatever their order). The follow-up may fall
 --                         after $date_to (one day of look-ahead).
 --   completed_escalated   completed interactions with at least one intervention of kind
 --                         'escalation' at or after the interaction's ts (escalated after a
@@ -43,8 +43,8 @@ flagged as (
 ),
 
 sequenced as (
-    -- interactions at the same ts may come in either order: one of them counts as
-    -- requeried either way, in the same week, so the counts do not depend on the order
+    -- interactions at the same ts may come in either order: the same number of them
+    -- count as requeried either way, in the same week, so the counts do not depend on it
     select
         *,
         lead(ts) over (partition by user_id, feature order by ts) as next_ts

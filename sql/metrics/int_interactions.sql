@@ -19,7 +19,8 @@ latest_verdicts as (
     -- is the verdict time in microseconds, doubled, plus 1 when hallucinated, so a later
     -- verdict wins, at equal times "hallucinated" wins, and the winner's verdict is the
     -- key's last bit (staging quarantines a null tier or verdict); a verdict without ts
-    -- ranks below any dated one. (max() is cheaper than arg_max() on 10M groups.)
+    -- ranks as if given at 1900-01-01 00:00, below any later-dated one. (max() is cheaper
+    -- than arg_max() on 10M groups.)
     select
         interaction_id,
         max(sort_key) filter (where tier = 1) & 1 = 1 as tier1_hallucinated,
