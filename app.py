@@ -38,6 +38,7 @@ def _db_from_argv() -> None:
 _db_from_argv()
 st.set_page_config(page_title="KPI Bridge", page_icon=":material/monitoring:", layout="wide")
 
+from pages import ui  # noqa: E402
 from pipelines import data_access as da  # noqa: E402
 
 
@@ -173,7 +174,8 @@ def main() -> None:
             st.caption(str(exc))
     run_banner()
     try:
-        page.run()
+        with ui.page_run_by_app():
+            page.run()
     except da.WarehouseUnavailable as exc:
         st.warning(str(exc), icon=":material/warning:")
     except Exception as exc:  # words, not tracebacks (the traceback goes to the server log)

@@ -11,6 +11,8 @@ from pages import ui
 from pipelines import charts
 from pipelines import data_access as da
 
+ui.through_app()  # first: a direct visit on a fresh server goes through app.py
+
 st.title("Metric audit (every 8 weeks)")
 if not da.warehouse_exists():
     ui.require_results()

@@ -7,6 +7,8 @@ from pages import ui
 from pipelines import charts, config, report
 from pipelines import data_access as da
 
+ui.through_app()  # first: a direct visit on a fresh server goes through app.py
+
 st.title("KPI bridge: AI metrics → dollars")
 info = ui.require_results()
 if not info:

@@ -2,8 +2,11 @@
 read from the project's own files when the page runs (never copied into the page)."""
 import streamlit as st
 
+from pages import ui
 from pipelines import charts
 from pipelines import data_access as da
+
+ui.through_app()  # first: a direct visit on a fresh server goes through app.py
 
 st.title("Metric definitions")
 defs = da.definitions()

@@ -10,6 +10,8 @@ from pages import ui
 from pipelines import charts, config
 from pipelines import data_access as da
 
+ui.through_app()  # first: a direct visit on a fresh server goes through app.py
+
 st.title("Explore the L6 metrics and the bridge")
 info = ui.require_results()
 if not info:

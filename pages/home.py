@@ -5,6 +5,8 @@ from pages import ui
 from pipelines import charts, config
 from pipelines import data_access as da
 
+ui.through_app()  # first: a direct visit on a fresh server goes through app.py
+
 st.title("KPI Bridge — L6 scorecard")
 
 

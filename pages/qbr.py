@@ -8,6 +8,8 @@ from pages import ui
 from pipelines import charts, report
 from pipelines import data_access as da
 
+ui.through_app()  # first: a direct visit on a fresh server goes through app.py
+
 st.title("Quarterly business review")
 info = ui.require_results()
 if not info:

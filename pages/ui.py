@@ -1,11 +1,16 @@
 """Rendering helpers shared by the pages (no SQL, no statistics: data come from data_access)."""
 from __future__ import annotations
 
+import contextlib
 import re
+import runpy
+import threading
+from pathlib import Path
 
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pipelines import charts, config
 from pipelines import data_access as da
@@ -14,6 +19,32 @@ from pipelines import report
 BADGE_COLORS = {"green": "green", "amber": "orange", "red": "red", "n/a": "gray"}
 BADGE_ICONS = {"green": ":material/check_circle:", "amber": ":material/warning:", "red": ":material/error:",
                "n/a": ":material/remove:"}
+
+
+APP_PY = Path(__file__).resolve().parent.parent / "app.py"
+_through_app = threading.local()  # set while app.py runs a page, in the script's own thread
+
+
+@contextlib.contextmanager
+def page_run_by_app():
+    """app.py runs the selected page inside this."""
+    _through_app.active = True
+    try:
+        yield
+    finally:
+        _through_app.active = False
+
+
+def through_app() -> None:
+    """Every page's first line. When a freshly started server's first visitor opens a page's
+    own URL (a shared link to /explore?…), Streamlit has not yet seen app.py declare the
+    navigation and runs the page file by itself (its older `pages/` folder mode): no demo
+    build, no sidebar, no run banner, no words-not-tracebacks guard, and every file of
+    pages/ listed as a page. Then run app.py instead, which draws this page the usual way."""
+    if getattr(_through_app, "active", False) or get_script_run_ctx() is None:
+        return
+    runpy.run_path(str(APP_PY), run_name="__main__")
+    st.stop()
 
 
 def slug(text: str) -> str:

@@ -230,3 +230,27 @@ def test_first_start_builds_the_demo(browser, tmp_path, monkeypatch):
         stop(proc)
         log = (tmp_path / "streamlit.log").read_text()
     assert "Traceback" not in log, log[-2000:]
+
+
+def test_shared_link_first_on_a_fresh_server(browser, demo_db, tmp_path):
+    """A shared Explore link is the first request a freshly started server gets: Streamlit has
+    not yet seen app.py declare the navigation and would run pages/explore.py by itself (its
+    older pages-folder mode: every file of pages/ in the sidebar, helpers included, and none
+    of app.py's sidebar, banners or guards). The page goes through app.py instead."""
+    proc, url = start_streamlit(demo_db, tmp_path / "streamlit.log")
+    try:
+        ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+        page = ctx.new_page()
+        page.goto(f"{url}/explore?grain=month", wait_until="domcontentloaded")
+        settle(page)
+        page.wait_for_selector(CHART, timeout=30_000)
+        chart_title_has(page, "by month")  # the link's state is kept
+        nav = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+        assert [t.strip().splitlines()[-1] for t in nav] == list(NAV.values()), nav
+        assert "interactions" in page.locator('[data-testid="stSidebar"]').inner_text()  # app.py's caption
+        assert "/explore" in page.url and "grain=month" in page.url
+        assert_no_error(page)
+        snap(page, "explore_shared_link_fresh_server")
+        ctx.close()
+    finally:
+        stop(proc)
