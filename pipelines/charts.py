@@ -5,7 +5,9 @@ projector, and shows a status by a word or a marker shape as well as a colour.
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import html
 import math
 import re
 from typing import Any, Iterable
@@ -402,6 +404,67 @@ def _grid(f: _Fig, rows: int, cols: int, titles: list[str], hgap: float = 0.07, 
             f.annotations.append(dict(text=titles[i], x=x0 + w / 2, y=y1, xref="paper", yref="paper",
                                       xanchor="center", yanchor="bottom", showarrow=False,
                                       font=dict(size=title_size)))
+
+
+def sparkline_svg(metric: str, values: Iterable[float | None], width: int = 240, height: int = 36) -> str | None:
+    """A metric tile's weekly sparkline as SVG (no chart library to load): the weeks in order,
+    a gap where a week has no value, the last week marked with a dot; the SVG's title and
+    aria-label say what it shows in words (first, last, lowest and highest week). None when
+    fewer than two weeks have a value. `values` are in the metric's own units (a share as a
+    fraction). The drawing stretches to its box; the lines keep their width."""
+    vals = [None if _bad(v) else float(v) * scale(metric) for v in values]
+    known = [v for v in vals if v is not None]
+    if len(known) < 2:
+        return None
+    lo, hi = min(known), max(known)
+    pad = 4  # room for the stroke and the end dot
+    step = (width - 2 * pad) / (len(vals) - 1)
+
+    def y(v: float) -> float:  # highest week at the top; a flat series in the middle
+        return height / 2 if hi == lo else pad + (hi - v) / (hi - lo) * (height - 2 * pad)
+
+    runs, run = [], []
+    for i, v in enumerate(vals):
+        if v is None:
+            if run:
+                runs.append(run)
+            run = []
+        else:
+            run.append(f"{pad + i * step:.1f},{y(v):.1f}")
+    if run:
+        runs.append(run)
+    last_i = max(i for i, v in enumerate(vals) if v is not None)
+    words = sparkline_words(metric, vals)
+    lines = "".join(f'<polyline points="{" ".join(r)}" fill="none" stroke="{SERIES[0]}" stroke-width="2" '
+                    'stroke-linejoin="round" stroke-linecap="round" vector-effect="non-scaling-stroke"/>'
+                    if len(r) > 1 else
+                    f'<circle cx="{r[0].split(",")[0]}" cy="{r[0].split(",")[1]}" r="1.5" fill="{SERIES[0]}"/>'
+                    for r in runs)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+            f'preserveAspectRatio="none" role="img" aria-label="{words}">'
+            f"<title>{words}</title>{lines}"
+            f'<circle cx="{pad + last_i * step:.1f}" cy="{y(vals[last_i]):.1f}" r="3" fill="{SERIES[0]}"/></svg>')
+
+
+def sparkline_words(metric: str, scaled: list[float | None]) -> str:
+    """The sparkline in words, from its values in display units (None: no value that week)."""
+    known = [v for v in scaled if v is not None]
+    shown = [fmt_value(metric, v / scale(metric)) for v in (known[0], known[-1], min(known), max(known))]
+    return (f"Weekly {SHORT.get(metric, metric)}, {len(scaled)} weeks: first {shown[0]}, last {shown[1]}, "
+            f"lowest {shown[2]}, highest {shown[3]}")
+
+
+def sparkline_html(metric: str, values: Iterable[float | None], height: int = 36) -> str | None:
+    """The sparkline as an <img> of its SVG (st.html keeps no inline SVG: its sanitizer allows
+    HTML only), its words as alt text and tooltip; None when there is nothing to draw."""
+    values = list(values)
+    svg = sparkline_svg(metric, values, height=height)
+    if svg is None:
+        return None
+    words = html.escape(sparkline_words(metric, [None if _bad(v) else float(v) * scale(metric) for v in values]))
+    data = base64.b64encode(svg.encode()).decode()
+    return (f'<img src="data:image/svg+xml;base64,{data}" alt="{words}" title="{words}" '
+            f'style="display:block;width:100%;height:{height}px">')
 
 
 def weekly_trends(weeks: pl.DataFrame, title: str, metrics: Iterable[str] = config.METRICS) -> go.Figure:

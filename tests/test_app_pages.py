@@ -21,7 +21,8 @@ TIMEOUT = 120
 
 def open_page(page: str, query: dict | None = None) -> AppTest:
     """The app's entrypoint, then the page. (AppTest runs app.py itself on the first run only;
-    later runs execute the current page's script.)"""
+    later runs execute the current page's script, whose first line, ui.through_app(), runs
+    app.py around it as the server does.)"""
     at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
     for k, v in (query or {}).items():
         at.query_params[k] = v
@@ -97,6 +98,15 @@ def test_home_scorecard_matches_cli(demo_db, app_env):
     # better or worse in a word, by each metric's direction (not by the delta's color alone)
     assert f"({'better' if last_full['tcr'] > prev['tcr'] else 'worse'})" in tiles["TCR"].delta
     assert f"({'better' if last_full['hr'] < prev['hr'] else 'worse'})" in tiles["HR"].delta
+    # each tile's weekly sparkline (inline SVG) says its weeks in words; the quarter's last ISO
+    # week ends with the data (on the quarter's last day), so it equals the CLI's last week
+    sparks = {h.proto.body.split("Weekly ")[1].split(",")[0]: h.proto.body for h in at.get("html")
+              if "Weekly " in h.proto.body}
+    assert set(sparks) == {"TCR", "HR", "TTA p50", "HitL-F", "RΔ", "CPVO"}, sparks.keys()
+    last_week = cli_l6(demo_db, "week")[-1]
+    assert f"last {fmt_pct(last_week['tcr'])}," in sparks["TCR"], sparks["TCR"]
+    assert f"last {fmt_pct(last_week['hr'])}," in sparks["HR"], sparks["HR"]
+    assert f"last {last_week['tta_p50_s']:.1f} s," in sparks["TTA p50"], sparks["TTA p50"]
     body = texts(at)
     assert "green > 78%" in body  # which threshold made the status, in words
     # no audit signed and the data began long before today: the reminder is overdue, in red

@@ -1,0 +1,60 @@
+"""The metric tiles' inline SVG sparklines (charts.sparkline_svg), checked against coordinates
+worked out by hand: a 240×36 box with 4 px of padding, the highest week at the top."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from pipelines import charts
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _parse(svg: str) -> ET.Element:
+    return ET.fromstring(svg)  # well-formed XML, or this raises
+
+
+def test_points_gap_and_last_week_by_hand():
+    # TCR as fractions: 50%, no value, 70%, 60%. lo 50, hi 70; x step (240 - 8) / 3 = 77.33;
+    # y = 4 + (70 - v) / 20 * 28 → 50% at 32.0, 70% at 4.0, 60% at 18.0
+    root = _parse(charts.sparkline_svg("tcr", [0.5, None, 0.7, 0.6]))
+    assert root.get("viewBox") == "0 0 240 36"
+    lines = root.findall(f"{SVG}polyline")
+    assert [ln.get("points") for ln in lines] == ["158.7,4.0 236.0,18.0"]  # the run after the gap
+    dots = [(c.get("cx"), c.get("cy"), c.get("r")) for c in root.findall(f"{SVG}circle")]
+    assert dots == [("4.0", "32.0", "1.5"),    # the lone week before the gap
+                    ("236.0", "18.0", "3")]    # the last week's marker
+    words = root.find(f"{SVG}title").text
+    assert words == "Weekly TCR, 4 weeks: first 50.0%, last 60.0%, lowest 50.0%, highest 70.0%"
+    assert root.get("aria-label") == words and root.get("role") == "img"
+
+
+def test_flat_series_sits_in_the_middle_and_units_follow_the_metric():
+    root = _parse(charts.sparkline_svg("tta_p50_s", [6.0, 6.0, 6.0]))
+    assert root.find(f"{SVG}polyline").get("points") == "4.0,18.0 120.0,18.0 236.0,18.0"
+    assert "first 6.0 s" in root.find(f"{SVG}title").text
+
+
+def test_a_last_week_without_value_marks_the_last_known_one():
+    root = _parse(charts.sparkline_svg("hr", [0.02, 0.04, None]))
+    # x step 116: weeks at 4, 120, 236; 4% is the top (4.0), 2% the bottom (32.0)
+    assert root.find(f"{SVG}polyline").get("points") == "4.0,32.0 120.0,4.0"
+    assert [(c.get("cx"), c.get("cy")) for c in root.findall(f"{SVG}circle")] == [("120.0", "4.0")]
+
+
+def test_fewer_than_two_weeks_draw_nothing():
+    assert charts.sparkline_svg("tcr", []) is None
+    assert charts.sparkline_svg("tcr", [0.8]) is None
+    assert charts.sparkline_svg("tcr", [None, 0.8, float("nan")]) is None
+
+
+def test_the_tile_shows_it_as_an_image_with_its_words():
+    # st.html's sanitizer drops inline SVG: the tile shows the SVG as a data: image
+    import base64
+    import re
+
+    tag = charts.sparkline_html("tcr", [0.5, None, 0.7, 0.6])
+    src = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', tag).group(1)
+    assert base64.b64decode(src).decode() == charts.sparkline_svg("tcr", [0.5, None, 0.7, 0.6])
+    words = "Weekly TCR, 4 weeks: first 50.0%, last 60.0%, lowest 50.0%, highest 70.0%"
+    assert f'alt="{words}"' in tag and f'title="{words}"' in tag
+    assert charts.sparkline_html("tcr", [0.8]) is None
