@@ -108,22 +108,16 @@ if chains:
                 icon=":material/info:")
     else:
         s = charts.scale(metric)
-        span = {"share": 10.0, "seconds": 4.0, "points": 10.0, "per 100 queries": 4.0}.get(
-            config.metric_contract()["metrics"][metric]["unit"])
-        cur = current * s
-        if span is None:  # USD: ±50%
-            lo, hi, step = cur * 0.5, cur * 1.5, cur / 100
-        else:
-            lo, hi, step = cur - span, cur + span, span / 100
-        if config.metric_contract()["metrics"][metric]["unit"] == "share":
-            lo, hi = max(0.0, lo), min(100.0, hi)
+        sl = charts.what_if_slider(metric, current)
         with w2:
             new = st.slider(f"Move {charts.SHORT.get(metric, metric)} ({charts.unit_text(metric)}); now {charts.fmt_value(metric, current)}",
-                            min_value=float(round(lo, 6)), max_value=float(round(hi, 6)), value=float(round(cur, 6)),
-                            step=float(step), key=f"wi_{metric}")
+                            min_value=sl["min"], max_value=sl["max"], value=sl["value"], step=sl["step"],
+                            format=sl["format"], key=f"wi_{metric}")
+        moved = new != sl["value"]
+        new = new if moved else current * s  # at rest: the metric's own value, not its rounding
         res = da.what_if(quarter, chain_name, new / s)
         if not ui.unavailable(res, "The what-if cannot be computed"):
-            if abs(new - cur) < step / 2:
+            if not moved:
                 st.info("Move the slider: the chain shows how the change travels to dollars.", icon=":material/tune:")
             r1, r2 = st.columns([1, 3])
             r1.metric("Dollars moved (P&L)", charts.fmt_usd(res.get("usd_change"), True),

@@ -406,6 +406,33 @@ def _grid(f: _Fig, rows: int, cols: int, titles: list[str], hgap: float = 0.07, 
                                       font=dict(size=title_size)))
 
 
+WHAT_IF_SPAN = {"share": 10.0, "seconds": 4.0, "points": 10.0, "per 100 queries": 4.0}  # ± in display units
+SLIDER_FORMAT = {"share": "%%", "seconds": " s", "points": " pts", "per 100 queries": " per 100"}  # sprintf
+
+
+def what_if_slider(metric: str, current: float) -> dict:
+    """The what-if slider around a metric's current value, in display units: ± a fixed span
+    (± 50% for dollars) in 100 steps a side, shares kept within 0–100%. The bounds lie on the
+    steps counted from the starting value and every number has the step's decimals, so both
+    ends can be reached (a bound off the grid used to be rounded below the minimum in the
+    browser, and the server then ignored the slider). `value` is `current` rounded to those
+    decimals: the page treats the slider at rest as no change."""
+    unit = _meta(metric)["unit"]
+    cur = current * scale(metric)
+    span = WHAT_IF_SPAN.get(unit, abs(cur) * 0.5) or 1.0
+    step = float(f"{span / 100:.2g}")
+    decimals = max(0, 1 - math.floor(math.log10(step)))
+    value = round(cur, decimals)
+    lo, hi = value - span, value + span
+    if unit == "share":
+        lo, hi = max(0.0, lo), min(100.0, hi)
+    below, above = math.floor((value - lo) / step + 1e-9), math.floor((hi - value) / step + 1e-9)
+    sign = "+" if unit == "points" else ""
+    fmt = f"$%.{decimals}f" if unit == "USD" else f"%{sign}.{decimals}f{SLIDER_FORMAT.get(unit, '')}"
+    return {"min": round(value - below * step, decimals), "max": round(value + above * step, decimals),
+            "value": value, "step": step, "format": fmt}
+
+
 def sparkline_svg(metric: str, values: Iterable[float | None], width: int = 240, height: int = 36) -> str | None:
     """A metric tile's weekly sparkline as SVG (no chart library to load): the weeks in order,
     a gap where a week has no value, the last week marked with a dot; the SVG's title and

@@ -254,3 +254,32 @@ def test_shared_link_first_on_a_fresh_server(browser, demo_db, tmp_path):
         ctx.close()
     finally:
         stop(proc)
+
+
+def test_what_if_slider_reaches_its_ends(server, browser):
+    """The TTA chain's what-if slider pressed to its left end (Home key) and its right end (End):
+    both move the dollars (its lower bound used to sit off the step grid, the browser sent a
+    value under the minimum, and the server ignored the slider)."""
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = ctx.new_page()
+    try:
+        page.goto(f"{server}/bridge?wi_chain=TTA+%E2%86%92+productivity+value", wait_until="domcontentloaded")
+        settle(page)
+        thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+        start = float(thumb.input_value())
+        for key, bound in (("Home", "min"), ("End", "max")):
+            thumb.focus()
+            page.keyboard.press(key)
+            page.wait_for_timeout(300)
+            settle(page)
+            want = float(thumb.get_attribute(bound))
+            assert float(thumb.input_value()) == pytest.approx(want)
+            assert abs(want - start) > 3.9  # ± 4 s
+            chart_title_has(page, f"→ {want:.1f} s")  # the server took the slider's value
+            body = page.locator('[data-testid="stMain"]').inner_text()
+            assert "Move the slider" not in body, key
+            moved = page.locator('[data-testid="stMetric"]', has_text="Dollars moved").inner_text().split("\n")
+            assert moved[-1].strip() not in ("$0", "+$0", "−$0"), (key, moved)
+        assert_no_error(page)
+    finally:
+        ctx.close()
