@@ -212,6 +212,11 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
         bullets.append("Red this quarter: " + "; ".join(
             f"{charts.SHORT[m['metric']]} at {charts.fmt_value(m['metric'], m['value'])} ({charts.threshold_short(m['metric'])})"
             + (f" — {m['note']}" if m["note"] else "") for m in reds) + ".")
+    ambers = [m for m in card["metrics"] if m["status"] == "amber"]
+    if ambers:
+        bullets.append("Amber (between its green and red lines) this quarter: " + "; ".join(
+            f"{charts.SHORT[m['metric']]} at {charts.fmt_value(m['metric'], m['value'])} ({charts.threshold_short(m['metric'])})"
+            + (f" — {m['note']}" if m["note"] else "") for m in ambers) + ".")
     greens = [charts.SHORT[m["metric"]] for m in card["metrics"] if m["status"] == "green"]
     if greens:
         bullets.append(f"On target (green): {', '.join(greens)}.")

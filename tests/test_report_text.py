@@ -238,3 +238,16 @@ def test_consistency_detail_drops_the_verdict_word():
     assert report.consistency_detail(chain, sentence=True).startswith("The chain implies −$33,355")
     assert report.consistency_detail({"note": "Consistent: the intervals overlap."}) == "the intervals overlap."
     assert report.consistency_detail({}) == ""
+
+
+def test_summary_names_every_metric_by_status_even_when_none_crossed():
+    """2026Q2 of the demo: nothing changed status, HitL-F amber all along; the summary named the
+    red and the green metrics only, so the one amber metric went unmentioned."""
+    card = {"quarter": "2026Q2", "previous_quarter": "2026Q1", "has_data": True, "row": {},
+            "metrics": [_m("tcr", 0.82, "green"), _m("hitl_per_100", 5.2, "amber"), _m("cpvo_usd", 0.0091, "red"),
+                        _m("retention_delta_pts", 9.0, "green")]}
+    bullets = report.summary_bullets(card)
+    assert "No L6 metric changed status against 2026Q1." in bullets
+    assert "Amber (between its green and red lines) this quarter: HitL-F at 5.20 per 100 (green < 5, red > 10)." in bullets
+    assert any(b.startswith("Red this quarter: CPVO at $0.0091") for b in bullets)
+    assert "On target (green): TCR, RΔ." in bullets
