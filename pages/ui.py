@@ -105,13 +105,12 @@ def scorecard_metrics(card: dict, key: str) -> None:
             spark = charts.sparkline_html(m["metric"], m["weekly"])
             if spark:
                 st.html(spark)
-            c1, c2 = st.columns([1, 3], vertical_alignment="center")
-            with c1:
-                status_badge(m["status"], m["threshold"])
+            # the status word on its own line: beside the caption, a 1280-px screen cut it to "A…"
+            status_badge(m["status"], m["threshold"])
             ended = (f" · last {(card['recent_to'] - card['recent_from']).days + 1} days: "
                      f"{charts.fmt_value(m['metric'], m['recent'])} {charts.status_text(m['recent_status'])}"
                      if m.get("recent_status") not in (None, "n/a", m["status"]) else "")
-            c2.caption(f"{charts.threshold_short(m['metric'])}" + ended + (f" · {m['note']}" if m["note"] else ""))
+            st.caption(f"{charts.threshold_short(m['metric'])}" + ended + (f" · {m['note']}" if m["note"] else ""))
             extra = _extra_line(m["metric"], card.get("row"))
             if extra:
                 st.caption(extra)
