@@ -18,6 +18,7 @@ if not info:
     st.stop()
 
 opts = da.slice_options()
+asked = ui.url_values()
 QP = "query-params"
 # the URL carries the short names (?metrics=TCR); the L6 metrics first, then the bridge measures
 BY_SHORT = {charts.SHORT[m]: m for m in (*config.METRICS, *da.BRIDGE_MEASURES)}
@@ -47,6 +48,9 @@ with st.expander("Slices and filters", expanded=True, icon=":material/filter_alt
                             max_value=info["last_date"], key="to", bind=QP)
     d3.caption(f"Data span {info['first_date']} → {info['last_date']}. Leave a slice empty for all of its values; "
                "the URL keeps every choice, so the view can be shared and reopened.")
+ui.explain_ignored_url_values(asked, {
+    "metrics": picked, "grain": [grain], "chart": [kind], **{s: filters[s] for s in da.SLICES},
+    "from": [str(date_from)] if date_from else [], "to": [str(date_to)] if date_to else []})
 filters = {k: v for k, v in filters.items() if v}
 
 with st.container(border=True):

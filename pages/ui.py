@@ -47,6 +47,27 @@ def through_app() -> None:
     st.stop()
 
 
+def url_values() -> dict[str, list[str]]:
+    """The query string as the page run found it (before bound widgets rewrite it)."""
+    return {k: st.query_params.get_all(k) for k in st.query_params.keys()}
+
+
+def ignored_url_values(asked: dict[str, list[str]], taken: dict[str, list[str]]) -> list[str]:
+    """Values a link asked for that the page's controls did not take (a mistyped slice value,
+    an unknown metric or grain, a date outside the data): "name = value" each. Streamlit drops
+    them from the controls without a word."""
+    return [f"{k} = {v}" for k, values in asked.items() if k in taken for v in values if v not in taken[k]]
+
+
+def explain_ignored_url_values(asked: dict[str, list[str]], taken: dict[str, list[str]]) -> None:
+    ignored = ignored_url_values(asked, taken)
+    if ignored:
+        st.warning("This link asked for " + ", ".join(f"`{x}`" for x in ignored) + ", which "
+                   + ("is" if len(ignored) == 1 else "are") + " not among the choices here, so the view "
+                   "below leaves " + ("it" if len(ignored) == 1 else "them") + " out: check the link.",
+                   icon=":material/link_off:")
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
 

@@ -597,3 +597,21 @@ def test_weekly_trend_of_a_quarter_to_date_stops_at_the_data(tmp_path, app_env):
     assert last["interactions"] == n > 0
     first = weeks.row(0, named=True)  # the data start on Jul 21 (30 days), a Tuesday
     assert (first["period_from"], first["days"]) == (dt.date(2026, 7, 21), 6)
+
+
+def test_explore_says_which_link_values_it_left_out(demo_db, app_env):
+    """A mistyped shared link: the unknown slice value used to vanish and the page showed every
+    interaction as if nothing was asked; unknown metrics, grains and dates likewise."""
+    app_env(demo_db)
+    at = open_page("pages/explore.py", {"feature": "nonexistent", "metrics": ["TCR", "FOO"], "grain": "decade",
+                                        "from": "garbage", "domain": "billing"})
+    no_failure(at)
+    [warning] = [w.value for w in at.warning if "This link asked for" in str(w.value)]
+    for part in ("`feature = nonexistent`", "`metrics = FOO`", "`grain = decade`", "`from = garbage`"):
+        assert part in warning, warning
+    assert "billing" not in warning and "TCR" not in warning  # what it took is not listed
+    # a link with only valid values says nothing
+    at = open_page("pages/explore.py", {"grain": "month", "domain": "billing", "metrics": ["TCR", "RΔ"],
+                                        "from": "2026-05-01"})
+    no_failure(at)
+    assert not [w.value for w in at.warning if "This link asked for" in str(w.value)]
