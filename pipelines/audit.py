@@ -582,10 +582,16 @@ def check_data_quality(con, w: dict, as_of: dt.date) -> dict:
         out["warnings"] += len(warn)
     out["gate_runs"] = [r["run_id"] for r in runs]
     in_window = sum(1 for r in out["runs"] if r["in_window"])
-    out["note"] = (f"{len(runs)} run(s): {in_window} started inside the audit window (through {as_of}), "
-                   f"plus the run that built this warehouse; {out['checks']} gate check(s), "
-                   f"{out['critical_failures']} critical failure(s), {out['warnings']} warning(s)")
-    out["flagged"] = out["critical_failures"] > 0 or any(r["status"] != "success" for r in out["runs"])
+    builder = any(r["built_this_warehouse"] for r in out["runs"])
+    out["note"] = (f"{len(runs)} run(s): {in_window} started inside the audit window (through {as_of})"
+                   + (", plus the run that built this warehouse" if builder and in_window < len(runs) else "")
+                   + f"; {out['checks']} gate check(s), {out['critical_failures']} critical failure(s), "
+                   f"{out['warnings']} warning(s)")
+    out["flagged"] = out["critical_failures"] > 0 or any(r["status"] not in ("success", "running")
+                                                         for r in out["runs"])
+    if not out["checks"]:  # nothing was checked: no "ok" to give
+        out["flagged"] = None
+        out["note"] += ": no gate results to vouch for the data"
     return out
 
 

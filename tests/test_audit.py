@@ -398,3 +398,22 @@ def test_score_range_of_the_shipped_contract():
     from pipelines import audit
 
     assert audit.score_range() == {"low": -6.5, "high": 2.5, "keep_min": 0.0}
+
+
+def test_the_runs_own_audit_checks_the_gates_of_the_run_that_built_it(demo_db):
+    """The audit recorded by the demo's run looks at that run's gate results (raw → bridge,
+    evaluated before the audit stage). It used to look only for a finished successful run,
+    found none in a first build, and said "0 checks … ✔ ok"."""
+    con = duckdb.connect(str(demo_db), read_only=True)
+    [(run_id,)] = con.execute("select run_id from meta_runs where status = 'success' "
+                              "order by started_at desc limit 1").fetchall()
+    [(created, dq_json)] = con.execute("select created_at, json_extract(findings, '$.data_quality') "
+                                       "from audit_records order by created_at limit 1").fetchall()
+    [(expected,)] = con.execute("select count(*) from meta_gate_results where run_id = ? and evaluated_at <= ?",
+                                [run_id, created]).fetchall()
+    con.close()
+    dq = json.loads(dq_json)
+    builder = [r for r in dq["runs"] if r["built_this_warehouse"]]
+    assert [r["run_id"] for r in builder] == [run_id]
+    assert expected > 100 and dq["checks"] == builder[0]["checks"] == expected
+    assert dq["flagged"] is False and "no gate results" not in dq["note"]

@@ -1,15 +1,18 @@
 -- audit_runs
 -- Grain: one row per pipeline run (meta_runs) that started in [$from_ts, $to_ts), or
--- that built the warehouse being audited (the latest successful run).
+-- that built the warehouse being audited (the run in progress, else the latest
+-- successful run).
 -- Parameters: $from_ts, $to_ts (timestamps, UTC).
 with runs as (
     select * from meta_runs
 ),
 
 builder as (
+    -- the run building this warehouse now (the audit stage of a run: its earlier stages'
+    -- gate results are in), else the latest successful run (a standalone audit)
     select run_id from runs
-    where status = 'success'
-    order by started_at desc, run_id desc
+    where status in ('running', 'success')
+    order by status = 'running' desc, started_at desc, run_id desc
     limit 1
 ),
 
