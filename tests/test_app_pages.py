@@ -615,3 +615,13 @@ def test_explore_says_which_link_values_it_left_out(demo_db, app_env):
                                         "from": "2026-05-01"})
     no_failure(at)
     assert not [w.value for w in at.warning if "This link asked for" in str(w.value)]
+
+
+def test_explore_drill_down_page_past_the_end_says_so(demo_db, app_env):
+    app_env(demo_db)
+    at = open_page("pages/explore.py", {"page": "99999"})
+    no_failure(at)
+    [cap] = [c.value for c in at.caption if "interactions · page" in str(c.value)]
+    total = int(cap.split(" interactions")[0].replace(",", ""))
+    last = -(-total // 50)
+    assert f"page {last} of {last} (50 per page)" in cap and "page 99,999 was asked: it shows the last" in cap, cap
