@@ -29,8 +29,14 @@ st.caption(f"Assumptions version **{rep.get('assumptions_version', '?')}** (conf
            f"{rep.get('config_version', '?')} · causal = treatment vs holdout (intention-to-treat); observational = "
            "dose-response across periods and slices, conversions and assumptions · intervals are 95% · "
            f"{rep.get('sign_convention', '')}.")
-if rep.get("holdout_usd") is not None:
-    st.metric(f"AI impact against the holdout, {quarter} (all chains)", charts.fmt_usd(rep["holdout_usd"], True))
+split = report.impact_split(rep)
+if split["total"] is not None:
+    st.metric(f"AI impact, {quarter} (all chains)", charts.fmt_usd(split["total"], True))
+    st.caption(" · ".join(part for part in (
+        f"{charts.fmt_usd(split['against_holdout'], True)} measured against the holdout (causal chains)"
+        if split["against_holdout"] is not None else "",
+        f"{charts.fmt_usd(split['treatment_only'], True)} on the treatment population alone (P&L lines the "
+        "holdout, never offered the AI, has none of)" if split["treatment_only"] is not None else "") if part))
 
 # ------------------------------------------------------------------ holdout comparison
 causal = rep.get("causal") or {}
@@ -63,7 +69,8 @@ for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
     with tab, st.container(border=True):
         st.markdown(f"#### {c.get('name')}")
         m1, m2 = st.columns([1, 2])
-        m1.metric(f"Impact vs holdout, {quarter}", charts.fmt_usd(c.get("usd_impact"), True),
+        m1.metric(f"Impact vs holdout, {quarter}" if report.against_holdout(c) else
+                  f"Impact on the treatment population, {quarter}", charts.fmt_usd(c.get("usd_impact"), True),
                   help=f"95% CI {charts.fmt_usd(c.get('usd_ci_low'), True)} to {charts.fmt_usd(c.get('usd_ci_high'), True)}")
         m1.caption(f"95% CI {charts.fmt_usd(c.get('usd_ci_low'), True)} to {charts.fmt_usd(c.get('usd_ci_high'), True)}"
                    + (f" · {c['impact_method']}" if c.get("impact_method") else ""))
@@ -75,7 +82,7 @@ for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
             if c.get("consistent") is False and c.get("gap_material") is False:
                 st.info(c["note"], icon=":material/info:")
             elif c.get("consistent") is False:
-                st.warning(f"**Inconsistent**: the chain's implied dollars and the holdout's measured dollars disagree "
+                st.warning(f"**Inconsistent**: the chain's implied dollars and {report.measured_words(c)} disagree "
                            f"beyond their intervals. {report.consistency_detail(c, sentence=True)}",
                            icon=":material/warning:")
             elif c.get("consistent"):

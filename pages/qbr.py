@@ -76,7 +76,7 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
         st.markdown("**Each chain: AI metric → behavior → operations → P&L** (edge: estimate, 95% interval, method)")
         for c in chains:
             if report.materially_inconsistent(c):
-                st.warning(f"**{c.get('name')}**: the chain's implied dollars and the holdout's measured dollars "
+                st.warning(f"**{c.get('name')}**: the chain's implied dollars and {report.measured_words(c)} "
                            f"disagree beyond their intervals. {report.consistency_detail(c, sentence=True)}",
                            icon=":material/warning:")
         # one tab per chain, only the open one drawn (the URL keeps it): five diagrams at once

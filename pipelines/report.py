@@ -98,6 +98,23 @@ def against_holdout(chain: dict) -> bool:
     return str(chain.get("impact_method") or "").startswith("causal")
 
 
+def measured_words(chain: dict) -> str:
+    """What a chain's measured dollars are, in words: against the holdout, or on the
+    treatment population alone."""
+    return ("the holdout's measured dollars" if against_holdout(chain)
+            else "the dollars measured on the treatment population")
+
+
+def impact_split(bridge: dict | None) -> dict:
+    """The bridge's total dollars split by what they are measured against:
+    {"total", "against_holdout", "treatment_only"} (None where no chain has dollars)."""
+    chains = [c for c in (bridge or {}).get("chains") or [] if c.get("usd_impact") is not None]
+    causal = [c["usd_impact"] for c in chains if against_holdout(c)]
+    alone = [c["usd_impact"] for c in chains if not against_holdout(c)]
+    return {"total": sum(causal + alone) if chains else None, "against_holdout": sum(causal) if causal else None,
+            "treatment_only": sum(alone) if alone else None}
+
+
 def assumptions_text(chain: dict) -> str:
     """The business assumptions a chain's dollars rest on, with their values, in words."""
     parts = []
@@ -124,14 +141,14 @@ def chains_frame(bridge: dict | None) -> pl.DataFrame:
         "measured against": ("the holdout (causal)" if against_holdout(c)
                              else "nothing: treatment only (the holdout has none of this line)"),
         "rests on assumptions": assumptions_text(c),
-        "consistent with holdout": ("✔ yes" if c.get("consistent") else
+        "consistent with measured": ("✔ yes" if c.get("consistent") else
                                     "≈ immaterial gap" if c.get("consistent") is False and c.get("gap_material") is False
                                     else "⚠ no" if c.get("consistent") is False else "n/a"),
         "note": c.get("note") or "",
     } for c in chains], schema={"chain": pl.Utf8, "AI metric": pl.Utf8, "impact (USD)": pl.Float64,
                                 "95% CI low": pl.Float64, "95% CI high": pl.Float64, "P&L reading": pl.Utf8,
                                 "measured against": pl.Utf8,
-                                "rests on assumptions": pl.Utf8, "consistent with holdout": pl.Utf8,
+                                "rests on assumptions": pl.Utf8, "consistent with measured": pl.Utf8,
                                 "note": pl.Utf8})
 
 
@@ -156,7 +173,7 @@ def chains_print(bridge: dict | None) -> tuple[pl.DataFrame, list[str]]:
                    if r["95% CI low"] is not None and r["95% CI high"] is not None else "n/a"),
         "P&L reading": r["P&L reading"],
         "measured against": "the holdout" if against_holdout(c) else "no holdout (treatment only)",
-        "consistent with holdout": r["consistent with holdout"],
+        "consistent with measured": r["consistent with measured"],
         "rests on assumptions": r["rests on assumptions"],
     } for r, c in zip(full.iter_rows(named=True), chains)])
     notes = [f"{c.get('name')}: {c['note']}" for c in chains if c.get("note")]
@@ -294,7 +311,7 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
         for c in ch:
             if materially_inconsistent(c):
                 bullets.append(f"Check {c.get('name')}: the chain's implied dollars "
-                               f"({charts.fmt_usd(c.get('usd_implied'), True)}) and the holdout's measured dollars "
+                               f"({charts.fmt_usd(c.get('usd_implied'), True)}) and {measured_words(c)} "
                                f"({charts.fmt_usd(c.get('usd_impact'), True)}) disagree beyond their intervals; "
                                "trust the measured figure (details on the Bridge page).")
     return bullets

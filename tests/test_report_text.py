@@ -118,7 +118,7 @@ def test_chains_print_writes_dollars_out_and_moves_notes_under_the_table():
     bridge["chains"][0]["note"] = "Consistent: the intervals overlap."
     df, notes = report.chains_print(bridge)
     assert df.columns == ["chain", "impact", "95% CI", "P&L reading", "measured against",
-                          "consistent with holdout", "rests on assumptions"]
+                          "consistent with measured", "rests on assumptions"]
     assert df.row(0) == ("TCR → support cost", "−$1,000", "−$3,000 to +$1,000", "no measurable effect",
                          "the holdout", "✔ yes", "agent cost per hour usd = 48 USD per hour")
     assert df["impact"].to_list()[2:] == ["+$50,000", "−$9,000"]
@@ -251,3 +251,20 @@ def test_summary_names_every_metric_by_status_even_when_none_crossed():
     assert "Amber (between its green and red lines) this quarter: HitL-F at 5.20 per 100 (green < 5, red > 10)." in bullets
     assert any(b.startswith("Red this quarter: CPVO at $0.0091") for b in bullets)
     assert "On target (green): TCR, RΔ." in bullets
+
+
+def test_the_bridge_total_is_split_by_what_it_is_measured_against():
+    """The Bridge page headline used to call the whole total 'against the holdout', though
+    treatment-only chains (the holdout has none of their P&L line) made most of it."""
+    # causal: −1,000 + 20,000 = 19,000; treatment only: 50,000 − 9,000 = 41,000
+    assert report.impact_split(BRIDGE) == {"total": 60_000.0, "against_holdout": 19_000.0,
+                                           "treatment_only": 41_000.0}
+    assert report.impact_split({"chains": []}) == {"total": None, "against_holdout": None, "treatment_only": None}
+    ch = BRIDGE["chains"]
+    assert report.measured_words(ch[0]) == "the holdout's measured dollars"
+    assert report.measured_words(ch[2]) == "the dollars measured on the treatment population"
+    inconsistent = {**ch[2], "consistent": False, "gap_material": True, "usd_implied": 10_000.0}
+    card = {"quarter": "2026Q3", "previous_quarter": "2026Q2", "has_data": True,
+            "metrics": [_m("retention_delta_pts", 9.0, "green"), _m("hitl_per_100", 1.0, "green")]}
+    [check] = [b for b in report.summary_bullets(card, {**BRIDGE, "chains": [inconsistent]}) if b.startswith("Check")]
+    assert "and the dollars measured on the treatment population (+$50.0k) disagree" in check, check
