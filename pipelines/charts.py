@@ -232,8 +232,10 @@ def empty_figure(title: str, message: str, height: int = 300) -> go.Figure:
 # --------------------------------------------------------------------------------------
 # L6 charts
 # --------------------------------------------------------------------------------------
-def _bands(f: _Fig, metric: str, lo: float, hi: float, axis: int = 1, labels: bool = True) -> None:
-    """Green / amber / red bands and the two threshold lines (labelled in words)."""
+def _bands(f: _Fig, metric: str, lo: float, hi: float, axis: int = 1, labels: bool = True,
+           from_zero: bool = False) -> None:
+    """Green / amber / red bands and the two threshold lines (labelled in words). With
+    `from_zero` (bars: a bar's length is its value) the axis reaches zero."""
     m = _meta(metric)
     s = scale(metric)
     g, r = m["green"] * s, m["red"] * s
@@ -241,6 +243,10 @@ def _bands(f: _Fig, metric: str, lo: float, hi: float, axis: int = 1, labels: bo
     top, bottom = max(hi, g, r), min(lo, g, r)
     pad = (top - bottom) * 0.15 or abs(top) * 0.15 or 1
     top, bottom = top + pad, bottom - pad
+    if from_zero and bottom + pad >= 0:
+        bottom = 0.0
+    elif from_zero and top - pad <= 0:
+        top = 0.0
     if higher:
         regions = [("green", g, top), ("amber", r, g), ("red", bottom, r)]
     else:
@@ -308,10 +314,11 @@ def _draw_series(f: _Fig, series: list[tuple[str, pl.DataFrame]], metric: str, k
     return values
 
 
-def _value_axis(f: _Fig, metric: str, lo: float, hi: float, axis: int = 1, labels: bool = True) -> None:
+def _value_axis(f: _Fig, metric: str, lo: float, hi: float, axis: int = 1, labels: bool = True,
+                from_zero: bool = False) -> None:
     """Threshold bands for an L6 metric; a plain range from zero for a bridge measure."""
     if has_thresholds(metric):
-        _bands(f, metric, lo, hi, axis=axis, labels=labels)
+        _bands(f, metric, lo, hi, axis=axis, labels=labels, from_zero=from_zero)
     else:
         pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1
         f.axis(f"yaxis{_ax(axis)}", range=[0 if lo >= 0 else lo - pad, hi + pad])
@@ -374,7 +381,8 @@ def metric_panels(sides: list[tuple[str, pl.DataFrame]], metrics: list[str], gra
                 continue
             if every:
                 drawn = True
-                _value_axis(f, m, min(every), max(every), axis=n, labels=n % cols == 1 or cols == 1)
+                _value_axis(f, m, min(every), max(every), axis=n, labels=n % cols == 1 or cols == 1,
+                            from_zero=kind == "bar")
             else:
                 f.annotations.append(dict(text="No data for this slice and period.", x=0.5, y=0.5,
                                           xref=f"x{_ax(n)} domain", yref=f"y{_ax(n)} domain", showarrow=False,

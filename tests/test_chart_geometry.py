@@ -1,8 +1,10 @@
-"""The metric tiles' inline SVG sparklines (charts.sparkline_svg), checked against coordinates
-worked out by hand: a 240×36 box with 4 px of padding, the highest week at the top."""
+"""Chart geometry worked out by hand: the metric tiles' SVG sparklines (charts.sparkline_svg:
+a 240×36 box with 4 px of padding, the highest week at the top) and Explore's value axes."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+
+import pytest
 
 from pipelines import charts
 
@@ -58,3 +60,23 @@ def test_the_tile_shows_it_as_an_image_with_its_words():
     words = "Weekly TCR, 4 weeks: first 50.0%, last 60.0%, lowest 50.0%, highest 70.0%"
     assert f'alt="{words}"' in tag and f'title="{words}"' in tag
     assert charts.sparkline_html("tcr", [0.8]) is None
+
+
+def test_explore_bars_start_at_zero_lines_keep_the_zoom():
+    """A bar's length is its value: TCR bars of 67.8% and 80.7% on an axis from 66% made the
+    first look a tenth of the second. Lines keep the axis fitted to the values and thresholds."""
+    import datetime as dt
+
+    import polars as pl
+
+    df = pl.DataFrame({"period_start": [dt.date(2026, 4, 1), dt.date(2026, 9, 1)], "tcr": [0.807, 0.678]})
+
+    def y_range(kind):
+        fig = charts.metric_panels([("", df)], ["tcr"], "month", kind=kind)
+        return list(fig.layout.yaxis.range)
+
+    assert y_range("bar")[0] == 0.0
+    # lines: from the lowest of values and thresholds (67.8; red 70, green 78) less 15% of the
+    # span to the highest (80.7): 67.8 − 0.15 × (80.7 − 67.8) = 65.865
+    lo, hi = y_range("line")
+    assert lo == pytest.approx(67.8 - 0.15 * (80.7 - 67.8)) and hi == pytest.approx(80.7 + 0.15 * (80.7 - 67.8))
