@@ -625,3 +625,17 @@ def test_explore_drill_down_page_past_the_end_says_so(demo_db, app_env):
     total = int(cap.split(" interactions")[0].replace(",", ""))
     last = -(-total // 50)
     assert f"page {last} of {last} (50 per page)" in cap and "page 99,999 was asked: it shows the last" in cap, cap
+
+
+def test_audit_guardrails_in_display_units(demo_db, app_env):
+    """The guardrail lines used to read 'hr (guardrail) <= 0.05: value 0.03144675039141877 —
+    violated', though only a domain broke the limit."""
+    import re
+
+    app_env(demo_db)
+    at = open_page("pages/audit.py", {"tab": "Guardrails & tiers"})
+    no_failure(at)
+    body = texts(at)
+    [hr_line] = [ln for ln in body.splitlines() if ln.startswith("**HR** (guardrail)")]
+    assert "≤ 5.0%: value " in hr_line and " overall — " in hr_line, hr_line
+    assert not re.search(r"\d\.\d{5,}", body), "a raw float on the guardrails tab"
