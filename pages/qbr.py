@@ -63,13 +63,16 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
     if wf["start"] and wf["end"]:
         wf_title += (f"<br><sup>AI impact, all chains: {prev} {charts.fmt_usd(wf['start']['usd'])} → "
                      f"{quarter} {charts.fmt_usd(wf['end']['usd'])}</sup>")
-    fig_wf = charts.waterfall(wf["steps"], wf_title)
-    wf_df = pl.DataFrame(wf["steps"], schema={"label": pl.Utf8, "chain": pl.Utf8, "usd": pl.Float64,
-                                              "ci_low": pl.Float64, "ci_high": pl.Float64,
-                                              "via_ai_metric": pl.Float64, "other": pl.Float64}
-                         ) if wf["steps"] else None
-    ui.chart(fig_wf, f"bridge_waterfall_{quarter}", key="waterfall", data=wf_df)
-    figures.append((f"Quarter-over-quarter change in dollars by chain, {prev} → {quarter}", fig_wf))
+    if wf["steps"]:
+        fig_wf = charts.waterfall(wf["steps"], wf_title)
+        wf_df = pl.DataFrame(wf["steps"], schema={"label": pl.Utf8, "chain": pl.Utf8, "usd": pl.Float64,
+                                                  "ci_low": pl.Float64, "ci_high": pl.Float64,
+                                                  "via_ai_metric": pl.Float64, "other": pl.Float64})
+        ui.chart(fig_wf, f"bridge_waterfall_{quarter}", key="waterfall", data=wf_df)
+        figures.append((f"Quarter-over-quarter change in dollars by chain, {prev} → {quarter}", fig_wf))
+    else:  # an empty chart with a PNG button said nothing
+        st.info(f"No quarter-over-quarter waterfall for {quarter}: the bridge has no earlier quarter to "
+                "compare it with.", icon=":material/info:")
     chains = bridge.get("chains") or []
     chains_df = report.chains_frame(bridge)
     if chains:

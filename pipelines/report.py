@@ -183,7 +183,10 @@ def chains_print(bridge: dict | None) -> tuple[pl.DataFrame, list[str]]:
 def _fmt_ci(lo, hi) -> str:
     if lo is None or hi is None:
         return ""
-    return f" (95% CI {charts.fmt_usd(lo, True)} to {charts.fmt_usd(hi, True)})"
+    a, b = charts.fmt_usd(lo, True), charts.fmt_usd(hi, True)
+    if a == b:  # narrower than the rounding ("+$252.9k to +$252.9k"): give its half-width
+        return f" (95% CI ±{charts.fmt_usd((hi - lo) / 2)})"
+    return f" (95% CI {a} to {b})"
 
 
 def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataFrame | None = None) -> list[str]:

@@ -639,3 +639,19 @@ def test_audit_guardrails_in_display_units(demo_db, app_env):
     [hr_line] = [ln for ln in body.splitlines() if ln.startswith("**HR** (guardrail)")]
     assert "≤ 5.0%: value " in hr_line and " overall — " in hr_line, hr_line
     assert not re.search(r"\d\.\d{5,}", body), "a raw float on the guardrails tab"
+
+
+def test_qbr_first_quarter_explains_its_missing_waterfall(demo_db, app_env):
+    """The data's first quarter has no previous one: a sentence, not an empty chart titled
+    'previous quarter → …' with a PNG button."""
+    import datetime as dt
+
+    app_env(demo_db)
+    first = dt.date.fromisoformat(str(cli_l6(demo_db, "quarter")[0]["period_start"])[:10])
+    label = f"{first.year}Q{(first.month - 1) // 3 + 1}"
+    at = open_page("pages/qbr.py", {"quarter": label})
+    no_failure(at)
+    assert at.selectbox(key="quarter").value == label
+    assert f"No quarter-over-quarter waterfall for {label}" in texts(at)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert not any("Quarter-over-quarter change" in t for t in titles), titles

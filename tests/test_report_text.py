@@ -268,3 +268,12 @@ def test_the_bridge_total_is_split_by_what_it_is_measured_against():
             "metrics": [_m("retention_delta_pts", 9.0, "green"), _m("hitl_per_100", 1.0, "green")]}
     [check] = [b for b in report.summary_bullets(card, {**BRIDGE, "chains": [inconsistent]}) if b.startswith("Check")]
     assert "and the dollars measured on the treatment population (+$50.0k) disagree" in check, check
+
+
+def test_an_interval_narrower_than_the_rounding_gives_its_half_width():
+    # +$49,990 to +$50,010 both round to +$50.0k: "(95% CI +$50.0k to +$50.0k)" said nothing
+    steady = [_m("retention_delta_pts", 9.0, "green"), _m("hitl_per_100", 1.0, "green")]
+    card = {"quarter": "2026Q3", "previous_quarter": "2026Q2", "has_data": True, "metrics": steady}
+    [line] = [b for b in report.summary_bullets(card, BRIDGE) if b.startswith("The KPI bridge")]
+    assert "the largest is TTA → productivity value at +$50.0k (95% CI ±$10)" in line, line
+    assert report._fmt_ci(-3_000.0, 1_000.0) == " (95% CI −$3,000 to +$1,000)"
