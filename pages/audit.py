@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from pages import ui
-from pipelines import charts
+from pipelines import charts, report
 from pipelines import data_access as da
 
 ui.through_app()  # first: a direct visit on a fresh server goes through app.py
@@ -159,16 +159,7 @@ with tabs[4], part("alignment"):
 with tabs[5], part("guardrail and tier"):
     if tabs[5].open:
         for g in f.get("guardrails") or []:
-            met = g.get("metric")
-            named = met in charts.SHORT
-            show = (lambda v: charts.fmt_value(met, v)) if named else (lambda v: "n/a" if v is None else f"{v:.4g}")
-            where = (f"violated in {', '.join(g['domains_violated'])} (per domain, below)"
-                     if g.get("violated") and not g.get("overall_violated") and g.get("domains_violated")
-                     else "violated" if g.get("violated") else "held")
-            st.markdown(f"**{charts.SHORT.get(met, met)}** ({g.get('role')}) {charts.OPS.get(g.get('op'), g.get('op'))} "
-                        f"{show(g.get('limit'))}: "
-                        f"value {show(g.get('value'))} overall — {'⚠' if g.get('violated') else '✔'} {where}. "
-                        f"{g.get('note', '')}")
+            st.markdown(report.guardrail_line(g))
             if g.get("per_domain"):
                 st.dataframe(pl.DataFrame(g["per_domain"]), hide_index=True)
         tiers = f.get("tier_agreement") or {}

@@ -320,6 +320,22 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
     return bullets
 
 
+def guardrail_line(g: dict) -> str:
+    """An audit guardrail (or efficiency bar) in display units and words: the limit, the
+    overall value, and where it broke ("violated in billing" when only a domain did)."""
+    met = g.get("metric")
+
+    def show(v) -> str:
+        return charts.fmt_value(met, v) if met in charts.SHORT else ("n/a" if v is None else f"{v:.4g}")
+
+    if g.get("violated") and not g.get("overall_violated") and g.get("domains_violated"):
+        where = f"⚠ violated in {', '.join(g['domains_violated'])} (per domain, below)"
+    else:
+        where = "⚠ violated" if g.get("violated") else "✔ held"
+    return (f"**{charts.SHORT.get(met, met)}** ({g.get('role')}) {charts.OPS.get(g.get('op'), g.get('op'))} "
+            f"{show(g.get('limit'))}: value {show(g.get('value'))} overall — {where}. {g.get('note', '')}").rstrip()
+
+
 def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
     """One sentence on the 8-week metric audit behind a quarter (the record's findings, as
     audit.get returns it): its recommendation with the score on its scale (`scale`:

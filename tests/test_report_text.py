@@ -277,3 +277,13 @@ def test_an_interval_narrower_than_the_rounding_gives_its_half_width():
     [line] = [b for b in report.summary_bullets(card, BRIDGE) if b.startswith("The KPI bridge")]
     assert "the largest is TTA → productivity value at +$50.0k (95% CI ±$10)" in line, line
     assert report._fmt_ci(-3_000.0, 1_000.0) == " (95% CI −$3,000 to +$1,000)"
+
+
+def test_guardrail_line_names_where_it_broke():
+    g = {"metric": "hr", "role": "guardrail", "op": "<=", "limit": 0.05, "value": 0.03144675, "violated": True,
+         "overall_violated": False, "domains_violated": ["billing"], "note": "per-domain view required"}
+    assert report.guardrail_line(g) == ("**HR** (guardrail) ≤ 5.0%: value 3.1% overall — ⚠ violated in billing "
+                                        "(per domain, below). per-domain view required")
+    cpvo = {"metric": "cpvo_usd", "role": "efficiency", "op": "<=", "limit": 0.004, "value": 0.0040245,
+            "violated": True, "overall_violated": True, "domains_violated": [], "note": ""}
+    assert report.guardrail_line(cpvo) == "**CPVO** (efficiency) ≤ $0.0040: value $0.0040 overall — ⚠ violated."
