@@ -40,7 +40,9 @@ with st.expander("Slices and filters", expanded=True, icon=":material/filter_alt
     cols = st.columns(len(da.SLICES))
     filters = {}
     for col, s in zip(cols, da.SLICES):
-        filters[s] = col.multiselect(da.SLICE_LABELS[s], opts[s], key=s, bind=QP, placeholder="all")
+        filters[s] = col.multiselect(da.SLICE_LABELS[s], opts[s], key=s, bind=QP, placeholder="all",
+                                     help=f"Rows with no {da.SLICE_LABELS[s].lower()} (e.g. users never assigned "
+                                          "to an experiment group) count only while this filter is empty.")
     d1, d2, d3 = st.columns([1, 1, 3])
     date_from = d1.date_input("From (UTC date)", value=None, min_value=info["first_date"],
                               max_value=info["last_date"], key="from", bind=QP)
@@ -62,6 +64,10 @@ with st.container(border=True):
     cmp_a = k3.selectbox("Left", values, index=0, key="cmp_a", bind=QP, disabled=not compare)
     cmp_b = k4.selectbox("Right", values, index=min(1, len(values) - 1), key="cmp_b", bind=QP, disabled=not compare)
 
+if compare and cmp_a == cmp_b:
+    st.warning(f"Left and right are the same {da.SLICE_LABELS[cmp_by].lower()} ({cmp_a}): pick two different "
+               "values to compare" + ("; this slice has only one value here." if len(values) < 2 else "."),
+               icon=":material/compare_arrows:")
 if date_from and date_to and date_from > date_to:
     st.warning("The From date is after the To date: nothing can match. Swap them.", icon=":material/warning:")
     st.stop()

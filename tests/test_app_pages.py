@@ -655,3 +655,14 @@ def test_qbr_first_quarter_explains_its_missing_waterfall(demo_db, app_env):
     assert f"No quarter-over-quarter waterfall for {label}" in texts(at)
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert not any("Quarter-over-quarter change" in t for t in titles), titles
+
+
+def test_explore_compare_of_one_value_with_itself_says_so(demo_db, app_env):
+    """Experiment group has one named value in the interactions (treatment): comparing by it
+    drew 'treatment vs treatment' as two identical panels without a word."""
+    app_env(demo_db)
+    at = open_page("pages/explore.py", {"compare": "true", "cmp_by": "experiment_group"})
+    no_failure(at)
+    if at.selectbox(key="cmp_a").value != at.selectbox(key="cmp_b").value:
+        at.selectbox(key="cmp_b").set_value(at.selectbox(key="cmp_a").value).run()
+    assert any("Left and right are the same" in str(w.value) for w in at.warning), [w.value for w in at.warning]
