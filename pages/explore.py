@@ -85,6 +85,10 @@ frames = [(name, f, da.explore(grain, f, date_from, date_to, metrics=metrics)) f
 filter_words = ", ".join(f"{da.SLICE_LABELS[k]}: {', '.join(v)}" for k, v in filters.items()) or "all interactions"
 scope = f"{filter_words}; {date_from or info['first_date']} → {date_to or info['last_date']}"
 st.caption(f"Showing {scope}; by {charts.GRAIN_WORDS[grain]}.")
+if "retention_delta_pts" in metrics and grain in ("day", "week"):
+    st.caption(f"RΔ by {grain}: a period's non-AI users are those who did not use the AI feature in that "
+               f"{grain}, regular AI users among them on their off-days, so a short period's RΔ runs smaller "
+               "than a quarter's; read RΔ against its thresholds by month or quarter.")
 
 if all(df.is_empty() for _, _, df in frames):
     st.info("No interactions match this slice and date range, so there is nothing to chart. "

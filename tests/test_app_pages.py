@@ -666,3 +666,13 @@ def test_explore_compare_of_one_value_with_itself_says_so(demo_db, app_env):
     if at.selectbox(key="cmp_a").value != at.selectbox(key="cmp_b").value:
         at.selectbox(key="cmp_b").set_value(at.selectbox(key="cmp_a").value).run()
     assert any("Left and right are the same" in str(w.value) for w in at.warning), [w.value for w in at.warning]
+
+
+def test_explore_warns_that_short_period_rd_runs_small(demo_db, app_env):
+    app_env(demo_db)
+    at = open_page("pages/explore.py", {"metrics": ["RΔ"], "grain": "day"})
+    no_failure(at)
+    assert "RΔ by day: a period's non-AI users" in texts(at)
+    at = open_page("pages/explore.py", {"metrics": ["RΔ"], "grain": "quarter"})
+    no_failure(at)
+    assert "a period's non-AI users" not in texts(at)
