@@ -66,13 +66,29 @@ def run_form() -> None:
                               value=(last + dt.timedelta(days=1)) if last else dt.date.today())
         if st.form_submit_button("Run the audit now and record it", icon=":material/play_arrow:"):
             try:
-                da.run_audit(as_of)
-                st.success("The audit ran and was recorded.", icon=":material/check_circle:")
-                st.rerun()
+                audit_id = da.run_audit(as_of)
             except Exception as exc:  # words, not a traceback
                 st.error(f"The audit could not run: {exc}", icon=":material/error:")
+            else:
+                st.session_state["_audit_recorded"] = (audit_id, as_of)  # said after the rerun
+                st.rerun()
 
 
+def recorded_note() -> None:
+    """After the form's rerun: which audit was recorded, and whether it is the one shown."""
+    done = st.session_state.pop("_audit_recorded", None)
+    if not done:
+        return
+    audit_id, as_of = done
+    if latest and latest.get("audit_id") != audit_id:
+        st.info(f"Audit `{audit_id}` (as of {as_of}) was recorded. It looks back from an earlier date than "
+                f"the latest audit (as of {latest.get('as_of')}), which stays the one shown here and the one "
+                "a sign-off applies to; it is listed in the audit history.", icon=":material/history:")
+    else:
+        st.success(f"Audit `{audit_id}` (as of {as_of}) ran and was recorded.", icon=":material/check_circle:")
+
+
+recorded_note()
 if not latest:
     st.info("No audit has been recorded in this warehouse yet. Run the first one below.", icon=":material/info:")
     run_form()

@@ -1042,12 +1042,19 @@ def _record_dict(row: dict, with_findings: bool = True) -> dict:
     return out
 
 
+# Newest first = the latest audit date (as_of) first, then the latest recorded: an audit run
+# today as of an earlier date (`audit --as-of`, a look back) is not "the latest audit", whose
+# findings the page shows and a sign-off without an id applies to.
+_NEWEST_FIRST = "as_of desc, created_at desc, audit_id desc"
+_ORDERS = {"newest": _NEWEST_FIRST, "signed": "signed_at desc, " + _NEWEST_FIRST}  # allow-list
+
+
 def _select(con, where: str = "", params: list | None = None, limit: int | None = None,
-            columns: tuple = _RECORD_COLUMNS) -> list[dict]:
+            columns: tuple = _RECORD_COLUMNS, order: str = "newest") -> list[dict]:
     if not warehouse.table_exists(con, "audit_records"):
         return []
     sql = (f"select {', '.join(columns)} from audit_records {where} "
-           f"order by created_at desc, audit_id desc" + (f" limit {int(limit)}" if limit else ""))
+           f"order by {_ORDERS[order]}" + (f" limit {int(limit)}" if limit else ""))
     return _rows(con.execute(sql, params or []))
 
 
@@ -1064,13 +1071,14 @@ def window_ending_between(con: duckdb.DuckDBPyConnection, start: dt.date, end: d
 
 
 def latest(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """The most recent audit record (findings parsed), or None."""
+    """The latest audit (findings parsed): of the newest audit date (as_of), the last
+    recorded; None when there is none. A back-dated audit recorded later is not it."""
     rows = _select(con, limit=1)
     return _record_dict(rows[0]) if rows else None
 
 
 def history(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """Every audit record, newest first, without the findings (but with the flag list)."""
+    """Every audit record, newest audit date first, without the findings (but with the flag list)."""
     out = []
     for r in _select(con):
         d = _record_dict(r)
@@ -1082,20 +1090,20 @@ def history(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 
 def next_due(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) -> dict | None:
-    """When the next audit is due: the latest signed audit's next_due. When no audit was
+    """When the next audit is due: the last signed-off audit's next_due. When no audit was
     ever signed, the first one falls due 8 weeks (cadence_days) after the first data date,
     and the result says so (`never_signed`)."""
     today = today or _today()
     cadence = int(contract()["audit"].get("cadence_days", 56))
-    signed = _select(con, "where signed_at is not null", limit=1)
-    pending = _select(con, "where signed_at is null", limit=1)
+    signed = _select(con, "where signed_at is not null", limit=1, order="signed")  # the last sign-off
+    pending = _select(con, "where signed_at is null", limit=1)  # the unsigned audit of the latest date
     if signed:
         s = signed[0]
         due = s["next_due"]
+        newer = pending and (pending[0]["as_of"], pending[0]["created_at"]) > (s["as_of"], s["created_at"])
         return {"next_due": due, "overdue": due < today, "days": (due - today).days, "audit_id": s["audit_id"],
                 "signed_by": s["signed_by"], "signed_at": s["signed_at"], "decision": s["decision"],
-                "never_signed": False, "awaiting_signoff": pending[0]["audit_id"] if pending and
-                pending[0]["created_at"] > s["created_at"] else None,
+                "never_signed": False, "awaiting_signoff": pending[0]["audit_id"] if newer else None,
                 "note": f"audit {s['audit_id']} signed by {s['signed_by']} on {s['signed_at']:%Y-%m-%d}; "
                         f"the next is due {cadence} days later"}
     first = None

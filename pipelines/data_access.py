@@ -840,15 +840,15 @@ def audit_due(db: str | Path | None = None) -> dict | None:
     return {**nd, "next_due": due, "days": (due - today).days, "overdue": due < today}
 
 
-def run_audit(as_of: dt.date | None = None, db: str | Path | None = None) -> dict:
-    """Run the audit and record it (a write: not cached; clears the caches)."""
+def run_audit(as_of: dt.date | None = None, db: str | Path | None = None) -> str:
+    """Run the audit and record it (a write: not cached; clears the caches); its audit id."""
     audit = _module("audit")
     path = db_path(db)
     with _connect(str(path)) as con:
         findings = audit.run_audit(con, as_of)
-    res = audit.record(path, findings)
+    audit_id = audit.record(path, findings)
     clear_caches()
-    return _jsonable(res) if res is not None else {}
+    return str(audit_id)
 
 
 def sign_audit(audit_id: Any, name: str, decision: str, db: str | Path | None = None) -> Any:

@@ -290,6 +290,34 @@ def test_qbr_reports_the_audit_whose_window_ends_latest_in_the_quarter(demo_db, 
     assert "keep-older" not in body
 
 
+def test_audit_page_a_look_back_audit_joins_the_history_not_the_latest(demo_db, app_env, tmp_path):
+    # the form's audit as of an earlier date is recorded and said so after the rerun, but the
+    # page keeps showing (and a sign-off keeps applying to) the audit of the newest date
+    db = tmp_path / "lookback.duckdb"
+    shutil.copy(demo_db, db)
+    con = duckdb.connect(str(db), read_only=True)
+    [(current, as_of)] = con.execute("select audit_id, as_of from audit_records").fetchall()
+    con.close()
+    app_env(db)
+    at = open_page("pages/audit.py")
+    no_failure(at)
+    assert f"Latest audit `{current}`" in texts(at)
+    back = as_of - dt.timedelta(days=28)
+    run = next(b for b in at.button if b.label.startswith("Run the audit now"))
+    at.date_input[0].set_value(back)
+    run.click().run()
+    no_failure(at)
+    body = texts(at)
+    assert f"Latest audit `{current}`" in body
+    assert f"(as of {back}) was recorded. It looks back from an earlier date than the latest audit (as of {as_of})" in body
+    history = at.dataframe[-1].value
+    assert len(history) == 2 and str(history["as_of"][0])[:10] == str(as_of)
+    at.date_input[0].set_value(as_of)
+    next(b for b in at.button if b.label.startswith("Run the audit now")).click().run()
+    body = texts(at)
+    assert f"(as of {as_of}) ran and was recorded." in body and f"Latest audit `{current}`" not in body
+
+
 def test_qbr_pdf_holds_the_scorecard(demo_db, app_env):
     app_env(demo_db)
     from pypdf import PdfReader

@@ -287,6 +287,45 @@ def test_record_sign_next_due_and_gate(findings, demo_db, tmp_path):
         con.close()
 
 
+def test_a_back_dated_audit_is_kept_but_is_not_the_latest(findings, demo_db, tmp_path):
+    # an audit run today as of an earlier date (a look back) joins the history; the latest
+    # audit (shown on the page, signed by a sign-off without an id, awaiting sign-off) stays
+    # the one of the newest audit date
+    db = _copy(demo_db, tmp_path)
+    current = audit.record(db, findings, gate=False)
+    as_of = dt.date.fromisoformat(str(findings["as_of"])[:10])
+    con = warehouse.connect(db, read_only=True)
+    try:
+        back = audit.run_audit(con, as_of - dt.timedelta(days=28))
+    finally:
+        con.close()
+    older = audit.record(db, back, gate=False)  # recorded after `current`
+    con = warehouse.connect(db, read_only=True)
+    try:
+        assert audit.latest(con)["audit_id"] == current
+        hist = audit.history(con)
+        assert [h["audit_id"] for h in hist].index(current) < [h["audit_id"] for h in hist].index(older)
+        assert str(hist[[h["audit_id"] for h in hist].index(older)]["as_of"])[:10] == str(as_of - dt.timedelta(days=28))
+        assert audit.next_due(con)["awaiting_signoff"] == current
+    finally:
+        con.close()
+    signed = audit.sign(db, None, "Ada Lovelace", "keep")  # no id: the latest audit
+    assert signed["audit_id"] == current
+    audit.record(db, back, gate=False)  # another look back, unsigned: not awaiting sign-off
+    con = warehouse.connect(db, read_only=True)
+    try:
+        due = audit.next_due(con)
+        assert due["audit_id"] == current and due["awaiting_signoff"] is None
+    finally:
+        con.close()
+    again = audit.record(db, findings, gate=False)  # the same date audited again: the newer record
+    con = warehouse.connect(db, read_only=True)
+    try:
+        assert audit.latest(con)["audit_id"] == again and audit.next_due(con)["awaiting_signoff"] == again
+    finally:
+        con.close()
+
+
 def test_records_survive_a_rebuild(findings, demo_db, tmp_path):
     from pipelines import runner
 
@@ -383,8 +422,9 @@ def test_cli_run_json_and_sign(demo_db, tmp_path):
     assert "Metric audit" in p.stdout and "Decay" in p.stdout
     con = warehouse.connect(db, read_only=True)
     try:
-        assert len(audit.history(con)) == n_before + 2
-        assert audit.latest(con)["as_of"] == dt.date(2026, 9, 14)
+        hist = audit.history(con)
+        assert len(hist) == n_before + 2 and dt.date(2026, 9, 14) in [h["as_of"] for h in hist]
+        assert audit.latest(con)["as_of"] == dt.date(2026, 10, 1)  # a look back is not the latest
     finally:
         con.close()
 
