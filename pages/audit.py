@@ -100,6 +100,8 @@ win, ref = f.get("window") or {}, f.get("reference") or {}
 st.caption(f"As of {latest.get('as_of')} · audit window {win.get('start')} → {win.get('end')} "
            f"({win.get('weeks')} weeks) against the reference {ref.get('start')} → {ref.get('end')} · "
            f"metric contract {latest.get('contract_version')}")
+for note in f.get("notes") or []:  # the windows against the data: what could not be assessed
+    st.warning(f"{note[:1].upper()}{note[1:]}.", icon=":material/warning:")
 c1, c2, c3, c4 = st.columns(4)
 verdict = latest.get("verdict") or f.get("verdict")
 c1.metric("Recommendation", str(verdict or "n/a"), help="keep | iterate | re-define, from the contract's weights")

@@ -773,6 +773,9 @@ def run_audit(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> d
         "guardrails": any(g["violated"] for g in guardrails),
     }
     decision = weighted_decision(weekly, l6_ref, l6_cur, guardrails, flagged, c, a)
+    if span["first_date"] > w["reference"]["end"]:  # a score of 0 here means "not compared", not "steady"
+        decision["reason"] += ("; nothing was compared: no data in the reference window, so no metric could "
+                               "improve or worsen and drift and alignment are not assessed")
 
     flags = []
     for m, d in decay.items():
@@ -1204,6 +1207,9 @@ def text_report(out: dict) -> str:
                      f"{'  FLAG' if g['flagged'] else ''}")
     dq = out.get("data_quality") or {}
     lines.append(f"Data quality: {dq.get('note')}")
+    if out.get("notes"):
+        lines.append("Notes:")
+        lines += [f"  - {x}" for x in out["notes"]]
     if out.get("flags"):
         lines.append("Flags:")
         lines += [f"  - {x}" for x in out["flags"]]

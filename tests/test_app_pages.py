@@ -318,6 +318,25 @@ def test_audit_page_a_look_back_audit_joins_the_history_not_the_latest(demo_db, 
     assert f"(as of {as_of}) ran and was recorded." in body and f"Latest audit `{current}`" not in body
 
 
+def test_audit_page_says_what_an_audit_could_not_compare(demo_db, app_env, tmp_path):
+    from pipelines import audit, warehouse
+
+    db = tmp_path / "early.duckdb"
+    shutil.copy(demo_db, db)
+    con = warehouse.connect(db)
+    first = con.execute("select min(activity_date) from l6_daily").fetchall()[0][0]
+    con.execute("delete from audit_checks")
+    con.execute("delete from audit_records")
+    early = audit.run_audit(con, first - dt.timedelta(days=first.weekday()) + dt.timedelta(weeks=8))
+    con.close()
+    audit.record(db, early, gate=False)
+    app_env(db)
+    at = open_page("pages/audit.py")
+    no_failure(at)
+    [warning] = [str(w.value) for w in at.warning if "reference window" in str(w.value)]
+    assert warning.startswith("No data in the reference window") and "not assessed" in warning
+
+
 def test_qbr_pdf_holds_the_scorecard(demo_db, app_env):
     app_env(demo_db)
     from pypdf import PdfReader

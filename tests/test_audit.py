@@ -212,6 +212,25 @@ def test_run_audit_outside_the_data_is_refused(demo_db):
         con.close()
 
 
+def test_an_audit_with_no_reference_data_says_it_compared_nothing(demo_db):
+    # the audit window starts at the data's first week: its reference window (the 8 weeks
+    # before) holds no data, so a score of 0 means "not compared", and the audit says so
+    con = warehouse.connect(demo_db, read_only=True)
+    try:
+        first = con.execute("select min(activity_date) from l6_daily").fetchall()[0][0]
+        monday = first - dt.timedelta(days=first.weekday())
+        f = audit.run_audit(con, monday + dt.timedelta(weeks=8))
+    finally:
+        con.close()
+    assert f["reference"]["end"] < str(first) and f["window"]["start"] == str(monday)
+    assert any(n.startswith("no data in the reference window") for n in f["notes"])
+    assert all(i["change"] == "within noise" for i in f["scorecard"]["items"] if "change" in i)
+    assert "nothing was compared: no data in the reference window" in f["scorecard"]["reason"]
+    out = audit._output({"findings": f, "audit_id": "a", "score": f["score"], "verdict": f["verdict"]}, None)
+    text = audit.text_report(out)
+    assert "Notes:\n  - no data in the reference window" in text
+
+
 # ----------------------------------------------------------------------------- records
 def test_audit_suites_exist():
     from pipelines import EXPECTATIONS_DIR
