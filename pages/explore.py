@@ -41,8 +41,9 @@ with st.expander("Slices and filters", expanded=True, icon=":material/filter_alt
     filters = {}
     for col, s in zip(cols, da.SLICES):
         filters[s] = col.multiselect(da.SLICE_LABELS[s], opts[s], key=s, bind=QP, placeholder="all",
-                                     help=f"Rows with no {da.SLICE_LABELS[s].lower()} (e.g. users never assigned "
-                                          "to an experiment group) count only while this filter is empty.")
+                                     help=f"“{da.NULL_LABEL}” stands for the rows with no "
+                                          f"{da.SLICE_LABELS[s].lower()} (e.g. users outside the experiment have no "
+                                          "experiment group).")
     d1, d2, d3 = st.columns([1, 1, 3])
     date_from = d1.date_input("From (UTC date)", value=None, min_value=info["first_date"],
                               max_value=info["last_date"], key="from", bind=QP)

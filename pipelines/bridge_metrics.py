@@ -113,12 +113,12 @@ def table(con: duckdb.DuckDBPyConnection, by: str, filters: dict | None = None,
     if by not in GRAINS:
         raise ValueError(f"grain must be one of {', '.join(GRAINS)}; got {by!r}")
     params = l6.query_params(by, filters, date_from, date_to)
-    params = {k: params[k] for k in (*l6.SLICES.values(), "grain", "date_from", "date_to")}
+    params = {k: params[k] for k in (*l6.SLICES.values(), "grain", "date_from", "date_to", "null_label")}
     rows = warehouse.run_query(con, "queries/bridge_metrics.sql", params).pl()
     support = support_applies(filters)
     tickets = (warehouse.run_query(con, "queries/bridge_tickets.sql",
                                    {k: params[k] for k in ("segments", "experiment_groups", "grain",
-                                                           "date_from", "date_to")}).pl()
+                                                           "date_from", "date_to", "null_label")}).pl()
                if support else pl.DataFrame(schema={"period_start": pl.Date, "tickets": pl.Int64,
                                                     "handle_time_min": pl.Float64}))
     assm = bridge.assumptions()

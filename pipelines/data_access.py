@@ -42,7 +42,7 @@ SUPPORT_MEASURES, SUPPORT_NOTE = bridge_metrics.SUPPORT, bridge_metrics.SUPPORT_
 bridge_assumptions_note, support_applies = bridge_metrics.assumptions_note, bridge_metrics.support_applies
 EXPLORE_DEFAULT_METRICS = ("tcr", "hr")  # Explore's default view (pages/explore.py reads it too)
 WARM_VALUES_PER_SLICE = 12  # warm-up: single-value filters per slice, at most
-NULL_LABEL = "(none)"  # how a null slice value (e.g. experiment_group) is shown and filtered
+NULL_LABEL = l6_mod.NULL_LABEL  # how a null slice value (e.g. experiment_group) is shown and filtered
 
 
 class WarehouseUnavailable(RuntimeError):
@@ -153,18 +153,6 @@ def _slice_sql(filters: dict, params: dict, alias: str = "") -> str:
     return " and ".join(clauses) if clauses else "true"
 
 
-def _split_null_filters(filters: dict) -> tuple[dict, bool]:
-    """l6.l6_table cannot filter on null; report whether a `(none)` value was asked for."""
-    clean, has_null = {}, False
-    for k, vals in filters.items():
-        if NULL_LABEL in vals:
-            has_null = True
-        real = [v for v in vals if v != NULL_LABEL]
-        if real:
-            clean[k] = real
-    return clean, has_null
-
-
 # --------------------------------------------------------------------------------------
 # warehouse state, periods
 # --------------------------------------------------------------------------------------
@@ -270,13 +258,10 @@ def l6(by: str, filters: dict | None = None, date_from: dt.date | None = None,
     grain) the fast no-RΔ query answers, its RΔ columns null."""
     if by not in l6_mod.GRAINS:
         raise ValueError(f"grain must be one of {', '.join(l6_mod.GRAINS)}")
-    filters = _norm_filters(filters)
-    clean, has_null = _split_null_filters(filters)
-    if has_null:
-        raise ValueError("`(none)` cannot be combined into an L6 slice; pick named values")
+    filters = _norm_filters(filters)  # `(none)`: rows whose user has no value (l6.NULL_LABEL)
     if metrics is not None and "retention_delta_pts" not in metrics and by in GRAINS:
-        return _l6_no_rd(by, clean, date_from, date_to, db=db)
-    return _l6_cached(by, clean, date_from, date_to, db=db)
+        return _l6_no_rd(by, filters, date_from, date_to, db=db)
+    return _l6_cached(by, filters, date_from, date_to, db=db)
 
 
 @_reader
@@ -300,10 +285,7 @@ def explore(by: str, filters: dict | None = None, date_from: dt.date | None = No
     table = l6(by, filters, date_from, date_to, db=db, metrics=l6_metrics)
     if not any(m in bridge_metrics.MEASURES for m in metrics):
         return table
-    clean, has_null = _split_null_filters(_norm_filters(filters))
-    if has_null:
-        raise ValueError("`(none)` cannot be combined into a bridge slice; pick named values")
-    extra = _bridge_metrics_cached(by, clean, date_from, date_to, db=db)
+    extra = _bridge_metrics_cached(by, _norm_filters(filters), date_from, date_to, db=db)
     extra = extra.select(["period_start", *bridge_metrics.MEASURES, "ce_n", "tickets"])
     return table.join(extra, on="period_start", how="full", coalesce=True).sort("period_start")
 
@@ -343,8 +325,7 @@ def warm_up(db: str | Path | None = None) -> dict:
     step("explore_grains", lambda: [l6(g, db=db, metrics=default) for g in GRAINS])
     opts = slice_options(db=db)
     step("explore_single_filters", lambda: [l6("week", {s: [v]}, db=db, metrics=default)
-                                            for s in SLICES for v in opts[s][:WARM_VALUES_PER_SLICE]
-                                            if v != NULL_LABEL])
+                                            for s in SLICES for v in opts[s][:WARM_VALUES_PER_SLICE]])
     out["total"] = round(time.perf_counter() - t0, 2)
     return out
 
@@ -483,14 +464,15 @@ def hr_by_domain(db: str, stamp: int, date_from: dt.date | None, date_to: dt.dat
 
 @_reader
 def slice_options(db: str, stamp: int) -> dict[str, list[str]]:
-    """Distinct non-null values of each slice."""
+    """Distinct values of each slice among the interactions, then NULL_LABEL when some have
+    none (a user outside the experiment has no experiment_group)."""
     out = {s: [] for s in SLICES}
     with _connect(db) as con:
         if not warehouse.table_exists(con, "l6_daily"):
             return out
         for s in SLICES:  # allow-listed identifiers
-            vals = [r[0] for r in con.execute(f"select distinct {s} from l6_daily where {s} is not null order by 1").fetchall()]
-            out[s] = [str(v) for v in vals]
+            rows = con.execute(f"select distinct {s} from l6_daily order by {s} nulls last").fetchall()
+            out[s] = [str(r[0]) if r[0] is not None else NULL_LABEL for r in rows]
     return out
 
 

@@ -17,6 +17,9 @@ SLICES = {
     "segment": "segments",
     "experiment_group": "experiment_groups",
 }
+# a slice value that stands for "no value" (a user outside the experiment has no
+# experiment_group): the queries match null user attributes to it (a bound parameter)
+NULL_LABEL = "(none)"
 CLI_COLUMNS = ["period_start", "tcr", "hr", "tta_p50_s", "tta_p90_s", "hitl_per_100",
                "retention_delta_pts", "cpvo_usd", "interactions"]
 
@@ -45,6 +48,7 @@ def query_params(by: str, filters: dict | None = None, date_from: dt.date | None
         date_to=date_to,
         window_days=config.metric_contract()["retention"]["window_days"],
         with_retention=bool(with_retention),
+        null_label=NULL_LABEL,
     )
     return params
 

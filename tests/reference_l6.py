@@ -157,6 +157,12 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
+def _matches(col: str, vals: Sequence[str]) -> pl.Expr:
+    """A slice's values; "(none)" stands for a null value (a user outside the experiment)."""
+    expr = pl.col(col).is_in([v for v in vals if v != "(none)"])
+    return (expr | pl.col(col).is_null()) if "(none)" in vals else expr
+
+
 def reference_l6(tables: Mapping[str, pl.DataFrame], by: str,
                  filters: Mapping[str, Sequence[str]] | None = None) -> pl.DataFrame:
     if by not in GRAINS:
@@ -172,7 +178,7 @@ def reference_l6(tables: Mapping[str, pl.DataFrame], by: str,
     # ---- the selected interactions
     sel = inter_all
     for k, vals in filters.items():
-        sel = sel.filter(pl.col(k).is_in(vals))
+        sel = sel.filter(_matches(k, vals))
     if sel.height == 0:
         return _empty()
 
@@ -256,7 +262,7 @@ def _retention(der, sel, users, filters, periods, by) -> pl.DataFrame:
     if user_filters:
         ok = users
         for k, vals in user_filters.items():
-            ok = ok.filter(pl.col(k).is_in(vals))
+            ok = ok.filter(_matches(k, vals))
         act_p = act_p.join(ok.select("user_id"), on="user_id", how="semi")
     non = (act_p.group_by("period_start", "user_id").agg(pl.col("date").min().alias("anchor"))
                 .join(ai.select("period_start", "user_id"), on=["period_start", "user_id"],

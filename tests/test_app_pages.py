@@ -205,6 +205,29 @@ def test_explore_widgets_change_numbers_like_cli(demo_db, app_env):
     assert list(df["cpvo_usd"].round(12)) == [round(r["cpvo_usd"], 12) for r in fd_rows]
 
 
+def test_explore_selects_users_outside_the_experiment(demo_db, app_env):
+    # "(none)" in the experiment group filter: interactions of users with no group, counted
+    # here with plain SQL over the interactions
+    app_env(demo_db)
+    con = duckdb.connect(str(demo_db), read_only=True)
+    expected = con.execute("""
+        select cast(date_trunc('quarter', activity_date) as date) as q, count(*),
+               count(*) filter (where outcome = 'completed') / count(*)
+        from int_interactions where experiment_group is null group by 1 order by 1""").fetchall()
+    con.close()
+    assert expected, "the demo has interactions of users outside the experiment"
+    at = open_page("pages/explore.py", {"grain": "quarter", "experiment_group": "(none)"})
+    no_failure(at)
+    assert at.multiselect(key="experiment_group").value == ["(none)"]
+    assert "(none)" in at.multiselect(key="experiment_group").options
+    df = _table(at)
+    assert list(df["interactions"]) == [n for _, n, _ in expected]
+    assert list(df["tcr"].round(10)) == [round(t, 10) for _, _, t in expected]
+    assert "Experiment group: (none)" in texts(at)
+    at.multiselect(key="experiment_group").set_value(["treatment", "(none)"]).run()
+    assert list(_table(at)["interactions"]) == [r["interactions"] for r in cli_l6(demo_db, "quarter")]
+
+
 def test_explore_url_state_and_month_grain(demo_db, app_env):
     app_env(demo_db)
     rows = cli_l6(demo_db, "month", domain="billing")
@@ -705,13 +728,15 @@ def test_qbr_first_quarter_explains_its_missing_waterfall(demo_db, app_env):
 
 
 def test_explore_compare_of_one_value_with_itself_says_so(demo_db, app_env):
-    """Experiment group has one named value in the interactions (treatment): comparing by it
-    drew 'treatment vs treatment' as two identical panels without a word."""
+    """Comparing a value with itself used to draw two identical panels without a word (the
+    experiment group offered only 'treatment' then). Its two values now: treatment against
+    the users outside the experiment, by default."""
     app_env(demo_db)
-    at = open_page("pages/explore.py", {"compare": "true", "cmp_by": "experiment_group"})
+    at = open_page("pages/explore.py", {"compare": "true", "cmp_by": "Experiment group"})
     no_failure(at)
-    if at.selectbox(key="cmp_a").value != at.selectbox(key="cmp_b").value:
-        at.selectbox(key="cmp_b").set_value(at.selectbox(key="cmp_a").value).run()
+    assert (at.selectbox(key="cmp_a").value, at.selectbox(key="cmp_b").value) == ("treatment", "(none)")
+    assert not any("Left and right are the same" in str(w.value) for w in at.warning)
+    at.selectbox(key="cmp_b").set_value(at.selectbox(key="cmp_a").value).run()
     assert any("Left and right are the same" in str(w.value) for w in at.warning), [w.value for w in at.warning]
 
 

@@ -154,6 +154,10 @@ def test_holdout_slice_has_support_but_no_ai(db):
     assert r["interactions"] == 0 and r["agent_hours"] == pytest.approx(1.5)
     assert r["support_cost_usd"] == pytest.approx(72.0)
     assert r["support_contacts_per_1k"] is None and r["ai_spend_usd"] is None
+    # "(none)": users with no experiment group, of whom this fixture has none
+    assert _table(db, "week", experiment_group=["(none)"]) == {}
+    both = _table(db, "week", experiment_group=["holdout", "(none)"])[WEEK]
+    assert both["agent_hours"] == pytest.approx(1.5) and both["interactions"] == 0
 
 
 def test_feature_slice_leaves_support_out(db):

@@ -631,6 +631,29 @@ def test_rd_segment_slice_api(rd_db):
     assert r["retention_delta_pts"] is None
 
 
+def test_rd_experiment_group_none_slice_api(rd_db):
+    # users outside the experiment (no experiment_group): c01-c35, e01-e10, f01-f03
+    none = _api_table(rd_db, "week", {"experiment_group": ["(none)"]})
+    assert set(none) == {"2026-01-12"}  # their interactions are all in W2
+    r = none["2026-01-12"]
+    # interactions c01-c29 FA, c30 FB (01-13), c31-c35 FA (01-15): 35
+    assert r["interactions"] == 35 and r["completed"] == 35
+    # W2 AI users among them: c01-c30 (c31-c35 anchor 01-15 > 01-14: excluded), retained
+    #   c01-c12 (active 01-16) -> 12 / 30; non-AI: e01-e10 (anchor 01-14; f01-f03 anchor
+    #   01-16 excluded), retained e01-e05 (01-21 = anchor + 7) -> 5 / 10: too few for RΔ
+    assert (r["rd_n_ai"], r["rd_n_non_ai"]) == (30, 10)
+    assert r["rd_retention_ai"] == approx(12 / 30) and r["rd_retention_non_ai"] == approx(5 / 10)
+    assert r["retention_delta_pts"] is None
+    treated = _api_table(rd_db, "week", {"experiment_group": ["treatment"]})
+    assert set(treated) == {"2026-01-05"} and treated["2026-01-05"]["interactions"] == 70
+    # both values = every user here (no holdout): the unsliced table
+    both = _api_table(rd_db, "week", {"experiment_group": ["treatment", "(none)"]})
+    whole = _api_table(rd_db, "week", None)
+    for period in whole:
+        for k in ("interactions", "rd_n_ai", "rd_n_non_ai", "retention_delta_pts"):
+            assert both[period][k] == whole[period][k]
+
+
 def test_rd_counts_and_interval_api(rd_db):
     t = _api_table(rd_db, "week", None)
     w1, w2 = t["2026-01-05"], t["2026-01-12"]

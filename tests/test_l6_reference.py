@@ -50,7 +50,7 @@ def _values(tables, col, n=2):
 
 
 SLICES = ["none", "feature", "domain", "segment", "model_version", "experiment_group",
-          "feature+segment", "two_features"]
+          "no_experiment_group", "feature+segment", "two_features"]
 
 
 def _filters(tables, name):
@@ -60,6 +60,8 @@ def _filters(tables, name):
         return {"feature": _values(tables, "feature")[:1], "segment": _values(tables, "segment")[:1]}
     if name == "two_features":
         return {"feature": _values(tables, "feature", 2)}
+    if name == "no_experiment_group":  # users outside the experiment (no group)
+        return {"experiment_group": ["(none)"]}
     if name == "experiment_group":
         # both groups of the SPEC; holdout users should have no interactions, treatment do
         return {"experiment_group": ["treatment"]}

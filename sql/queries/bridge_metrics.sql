@@ -11,15 +11,16 @@
 -- Parameters:
 --   $grain                                    'day' | 'week' | 'month' | 'quarter'
 --   $features, $domains, $model_versions      interaction-attribute slices (list or null)
---   $segments, $experiment_groups             user-attribute slices (list or null)
+--   $segments, $experiment_groups             user-attribute slices (list or null); a
+--                                             user with no value matches $null_label
 --   $date_from, $date_to                      optional date range (inclusive, or null)
 with mart as (
     select * from l6_daily
     where ($features is null or list_contains($features, feature))
       and ($domains is null or list_contains($domains, domain))
       and ($model_versions is null or list_contains($model_versions, model_version))
-      and ($segments is null or list_contains($segments, segment))
-      and ($experiment_groups is null or list_contains($experiment_groups, experiment_group))
+      and ($segments is null or list_contains($segments, coalesce(segment, $null_label)))
+      and ($experiment_groups is null or list_contains($experiment_groups, coalesce(experiment_group, $null_label)))
       and ($date_from is null or activity_date >= $date_from)
       and ($date_to is null or activity_date <= $date_to)
 ),

@@ -6,13 +6,14 @@
 -- $experiment_groups names the groups (then exactly those, holdout included).
 -- Parameters:
 --   $grain                          'day' | 'week' | 'month' | 'quarter'
---   $segments, $experiment_groups   user-attribute slices (list or null)
+--   $segments, $experiment_groups   user-attribute slices (list or null); a user with no
+--                                   value matches $null_label
 --   $date_from, $date_to            optional date range on the creation date (or null)
 with tickets as (
     select * from tickets_daily
-    where ($segments is null or list_contains($segments, segment))
+    where ($segments is null or list_contains($segments, coalesce(segment, $null_label)))
       and (case when $experiment_groups is null then experiment_group is distinct from 'holdout'
-                else list_contains($experiment_groups, experiment_group) end)
+                else list_contains($experiment_groups, coalesce(experiment_group, $null_label)) end)
       and ($date_from is null or created_date >= $date_from)
       and ($date_to is null or created_date <= $date_to)
 ),

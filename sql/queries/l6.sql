@@ -4,7 +4,8 @@
 --   $grain       'day' | 'week' | 'month' | 'quarter' (with $is_all, ignored)
 --   $is_all      true: one period from the first to the last selected date
 --   $features, $domains, $model_versions      interaction-attribute slices (list or null)
---   $segments, $experiment_groups             user-attribute slices (list or null)
+--   $segments, $experiment_groups             user-attribute slices (list or null); a
+--                                             user with no value matches $null_label
 --   $date_from, $date_to                      optional date range (inclusive, or null)
 --   $window_days                              retention window (7)
 --   $with_retention                           false: skip RΔ (its columns come back 0), the
@@ -16,8 +17,8 @@ with mart as (
     where ($features is null or list_contains($features, feature))
       and ($domains is null or list_contains($domains, domain))
       and ($model_versions is null or list_contains($model_versions, model_version))
-      and ($segments is null or list_contains($segments, segment))
-      and ($experiment_groups is null or list_contains($experiment_groups, experiment_group))
+      and ($segments is null or list_contains($segments, coalesce(segment, $null_label)))
+      and ($experiment_groups is null or list_contains($experiment_groups, coalesce(experiment_group, $null_label)))
       and ($date_from is null or activity_date >= $date_from)
       and ($date_to is null or activity_date <= $date_to)
 ),
@@ -31,8 +32,8 @@ selected_interactions as not materialized (
     where ($features is null or list_contains($features, feature))
       and ($domains is null or list_contains($domains, domain))
       and ($model_versions is null or list_contains($model_versions, model_version))
-      and ($segments is null or list_contains($segments, segment))
-      and ($experiment_groups is null or list_contains($experiment_groups, experiment_group))
+      and ($segments is null or list_contains($segments, coalesce(segment, $null_label)))
+      and ($experiment_groups is null or list_contains($experiment_groups, coalesce(experiment_group, $null_label)))
       and ($date_from is null or activity_date >= $date_from)
       and ($date_to is null or activity_date <= $date_to)
 ),
@@ -93,8 +94,8 @@ last_active as (
 slice_users as (
     -- a user-attribute slice restricts both groups to users with that attribute
     select user_id from stg_users
-    where ($segments is null or list_contains($segments, segment))
-      and ($experiment_groups is null or list_contains($experiment_groups, experiment_group))
+    where ($segments is null or list_contains($segments, coalesce(segment, $null_label)))
+      and ($experiment_groups is null or list_contains($experiment_groups, coalesce(experiment_group, $null_label)))
 ),
 
 ai_users as (
