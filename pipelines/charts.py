@@ -76,22 +76,23 @@ def _bad(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def fmt_value(metric: str, v: float | None) -> str:
-    """A metric value in display units: 78.4%, 6.1 s, 5.2 per 100, +8.1 pts, $0.0042."""
+def fmt_value(metric: str, v: float | None, extra: int = 0) -> str:
+    """A metric value in display units: 78.4%, 6.1 s, 5.2 per 100, +8.1 pts, $0.0042.
+    `extra`: more decimals than usual (fmt_beside)."""
     if _bad(v):
         return "insufficient data" if metric == "retention_delta_pts" else "no data"
     unit = _meta(metric)["unit"]
     if unit == "share":
-        return f"{100 * v:.1f}%"
+        return f"{100 * v:.{1 + extra}f}%"
     if unit == "seconds":
-        return f"{v:.1f} s"
+        return f"{v:.{1 + extra}f} s"
     if unit == "per 100 queries":
-        return f"{v:.2f} per 100"
+        return f"{v:.{2 + extra}f} per 100"
     if unit == "points":
-        return f"{v:+.1f} pts"
+        return f"{v:+.{1 + extra}f} pts"
     if unit == "USD":
         if metric in config.METRICS:
-            return f"${v:.4f}"
+            return f"${v:.{4 + extra}f}"
         return fmt_usd(v) if abs(v) >= 100 else f"${v:,.2f}"
     if unit == "hours":
         return f"{v:,.1f} h"
@@ -129,6 +130,18 @@ def change_word(metric: str, change: float | None) -> str | None:
         return "no change"
     higher = config.metric_contract()["metrics"][metric]["direction"] == "higher"
     return "better" if (change > 0) == higher else "worse"
+
+
+def fmt_beside(metric: str, v: float | None, limit: float | None) -> tuple[str, str]:
+    """A value and the limit it is read against, in display units, with as many more
+    decimals (up to 4) as it takes for two different numbers not to print the same: a CPVO
+    of $0.0040245 against a $0.0040 limit reads $0.00402 against $0.00400, not $0.0040
+    against $0.0040."""
+    for extra in range(5):
+        a, b = fmt_value(metric, v, extra), fmt_value(metric, limit, extra)
+        if a != b or _bad(v) or _bad(limit) or v == limit:
+            return a, b
+    return a, b
 
 
 def fmt_usd(v: float | None, signed: bool = False, exact: bool = False) -> str:

@@ -324,16 +324,16 @@ def guardrail_line(g: dict) -> str:
     """An audit guardrail (or efficiency bar) in display units and words: the limit, the
     overall value, and where it broke ("violated in billing" when only a domain did)."""
     met = g.get("metric")
-
-    def show(v) -> str:
-        return charts.fmt_value(met, v) if met in charts.SHORT else ("n/a" if v is None else f"{v:.4g}")
-
+    if met in charts.SHORT:  # display units, and enough decimals to tell the value from the limit
+        value, limit = charts.fmt_beside(met, g.get("value"), g.get("limit"))
+    else:
+        value, limit = ("n/a" if v is None else f"{v:.4g}" for v in (g.get("value"), g.get("limit")))
     if g.get("violated") and not g.get("overall_violated") and g.get("domains_violated"):
         where = f"⚠ violated in {', '.join(g['domains_violated'])} (per domain, below)"
     else:
         where = "⚠ violated" if g.get("violated") else "✔ held"
     return (f"**{charts.SHORT.get(met, met)}** ({g.get('role')}) {charts.OPS.get(g.get('op'), g.get('op'))} "
-            f"{show(g.get('limit'))}: value {show(g.get('value'))} overall — {where}. {g.get('note', '')}").rstrip()
+            f"{limit}: value {value} overall — {where}. {g.get('note', '')}").rstrip()
 
 
 def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:

@@ -286,4 +286,15 @@ def test_guardrail_line_names_where_it_broke():
                                         "(per domain, below). per-domain view required")
     cpvo = {"metric": "cpvo_usd", "role": "efficiency", "op": "<=", "limit": 0.004, "value": 0.0040245,
             "violated": True, "overall_violated": True, "domains_violated": [], "note": ""}
-    assert report.guardrail_line(cpvo) == "**CPVO** (efficiency) ≤ $0.0040: value $0.0040 overall — ⚠ violated."
+    # $0.0040245 against $0.004 printed "$0.0040 … $0.0040": one more decimal tells them apart
+    assert report.guardrail_line(cpvo) == "**CPVO** (efficiency) ≤ $0.00400: value $0.00402 overall — ⚠ violated."
+
+
+def test_fmt_beside_adds_decimals_only_until_two_numbers_differ():
+    from pipelines import charts
+
+    assert charts.fmt_beside("hr", 0.031, 0.05) == ("3.1%", "5.0%")  # already different
+    assert charts.fmt_beside("hr", 0.04996, 0.05) == ("4.996%", "5.000%")  # 5.0%, 5.00% tie
+    assert charts.fmt_beside("tta_p50_s", 30.0, 30.0) == ("30.0 s", "30.0 s")  # equal stays equal
+    assert charts.fmt_beside("cpvo_usd", None, 0.004) == ("no data", "$0.0040")
+    assert charts.fmt_beside("tcr", 0.7000000001, 0.7) == ("70.00000%", "70.00000%")  # at most 4 more
