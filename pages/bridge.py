@@ -92,7 +92,7 @@ for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
                 st.info(c["note"], icon=":material/info:")
         ui.chart(charts.chain_diagram(c, f"{c.get('name')} — {quarter}"), f"chain_{c.get('name')}_{quarter}",
                  key=f"chain_{i}")
-        steps = pl.DataFrame([{"from": s.get("from"), "to": s.get("to"), "method": s.get("method"),
+        steps = pl.DataFrame([{"from": s.get("from"), "to": s.get("to"), "method": charts.edge_kind(s),
                                "estimate": s.get("estimate"), "95% CI low": s.get("ci_low"),
                                "95% CI high": s.get("ci_high"), "unit": s.get("unit"),
                                "how it was obtained": s.get("basis")} for s in c.get("steps") or []])

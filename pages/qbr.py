@@ -94,8 +94,9 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
                 fig_c = draw()
                 with tab:
                     ui.chart(fig_c, f"chain_{c.get('name')}_{quarter}", key=f"chain_{i}",
-                             data=pl.DataFrame([{k: st_.get(k) for k in ("from", "to", "method", "estimate",
-                                                                          "ci_low", "ci_high", "unit", "basis")}
+                             data=pl.DataFrame([{k: charts.edge_kind(st_) if k == "method" else st_.get(k)
+                                                 for k in ("from", "to", "method", "estimate", "ci_low", "ci_high",
+                                                           "unit", "basis")}
                                                 for st_ in c.get("steps") or []]))
         ui.table(chains_df, f"bridge_chains_{quarter}", key="chains",
                  column_config={c: st.column_config.NumberColumn(format="dollar") for c in report.USD_COLUMNS})

@@ -800,9 +800,7 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
     x_range = _flow(f, xs, halves, 0.45)
     for i, s in enumerate(steps):
         x0, x1 = xs[i], xs[i + 1]
-        # how the edge was obtained: causal / observational dose-response, or (labelled as
-        # observational in the JSON) a rate measured in the quarter or a business assumption
-        how = {"assumption": "assumption", "conversion": "measured rate"}.get(s.get("estimator"), s.get("method", ""))
+        how = edge_kind(s)
         exact = s.get("ci_low") is not None and s.get("ci_low") == s.get("ci_high")
         interval = ("exact (no sampling error)" if exact else
                     f"95% CI [{_fmt_num(s.get('ci_low'))}, {_fmt_num(s.get('ci_high'))}]")
@@ -815,6 +813,14 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
     f.axis("yaxis", visible=False, range=[0.0, 1.12])
     return f.build(title or f"{chain.get('name', 'Chain')}", height=340, showlegend=False,
                    margin=dict(l=20, r=20, t=70, b=20))
+
+
+def edge_kind(step: dict) -> str:
+    """How a bridge edge was obtained, in the words the diagram and the tables share: "causal",
+    "observational" (a dose-response slope), or, for edges the JSON calls observational, a
+    "measured rate" (a conversion measured in the quarter) or a business "assumption"."""
+    return {"assumption": "assumption", "conversion": "measured rate"}.get(step.get("estimator"),
+                                                                          step.get("method") or "")
 
 
 def what_if_chart(res: dict, title: str) -> go.Figure:

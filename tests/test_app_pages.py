@@ -462,6 +462,23 @@ def test_bridge_what_if_slider_moves_dollars(demo_db, app_env):
     assert moved["Dollars moved (P&L)"] == charts.fmt_usd(expected["usd_change"], True)
 
 
+def test_bridge_edge_method_reads_the_same_in_the_diagram_and_the_table(demo_db, app_env):
+    # the $48/h agent-cost edge read "assumption" in the diagram but "observational" in the
+    # steps table beneath it
+    from pipelines import bridge
+
+    app_env(demo_db)
+    at = open_page("pages/bridge.py")
+    no_failure(at)
+    [steps] = [d.value for d in at.dataframe if "how it was obtained" in d.value.columns]  # the open chain's
+    diagram = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["annotations"]
+    kinds = [a["text"].split("<i>")[1].split("</i>")[0] for a in diagram if "<i>" in a.get("text", "")]
+    assert list(steps["method"]) == kinds
+    row = steps[steps["to"] == "support_cost_usd"]
+    assert list(row["method"]) == ["assumption"]
+    assert list(row["estimate"]) == [bridge._value(bridge.assumptions(), "agent_cost_per_hour_usd")]
+
+
 def test_pages_explain_a_warehouse_without_results(tmp_path, app_env):
     """The first run failed its gate: only the run history exists. Every page says so in words."""
     from pipelines import warehouse
