@@ -7,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from pages import ui
-from pipelines import charts, config
+from pipelines import charts, config, report
 from pipelines import data_access as da
 
 ui.through_app()  # first: a direct visit on a fresh server goes through app.py
@@ -86,6 +86,11 @@ frames = [(name, f, da.explore(grain, f, date_from, date_to, metrics=metrics)) f
 filter_words = ", ".join(f"{da.SLICE_LABELS[k]}: {', '.join(v)}" for k, v in filters.items()) or "all interactions"
 scope = f"{filter_words}; {date_from or info['first_date']} → {date_to or info['last_date']}"
 st.caption(f"Showing {scope}; by {charts.GRAIN_WORDS[grain]}.")
+partial = report.partial_periods_note(grain, [d for _, _, df in frames for d in df["period_start"].to_list()],
+                                      max(date_from or info["first_date"], info["first_date"]),
+                                      min(date_to or info["last_date"], info["last_date"]), da.period_bounds)
+if partial:
+    st.caption(partial)
 if "retention_delta_pts" in metrics and grain in ("day", "week"):
     st.caption(f"RΔ by {grain}: a period's non-AI users are those who did not use the AI feature in that "
                f"{grain}, regular AI users among them on their off-days, so a short period's RΔ runs smaller "

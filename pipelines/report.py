@@ -320,6 +320,30 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
     return bullets
 
 
+def partial_periods_note(grain: str, starts: list[dt.date], data_from: dt.date, data_to: dt.date,
+                         bounds) -> str | None:
+    """Explore's partial periods in words. A chart point is labelled with its period's start,
+    so a first week starting 2026-03-30 over data from 2026-04-01 (or a last month cut at
+    the data's end or the To date) says which dates it holds. `starts`: the periods shown;
+    `data_from`, `data_to`: the first and last date shown; `bounds(start, grain)`: a
+    period's first and last date (data_access.period_bounds). None when all are whole."""
+    word = {"week": "week", "month": "month", "quarter": "quarter"}.get(grain)
+    if not word or not starts:
+        return None
+    first, last = bounds(min(starts), grain), bounds(max(starts), grain)
+    parts = []
+    if data_from > first[0]:
+        parts.append(f"the {'first ' if first != last else ''}{word} starting {first[0]} holds data from "
+                     f"{data_from} only")
+    if data_to < last[1]:
+        parts.append(f"the {'last ' if first != last else ''}{word} starting {last[0]} holds data through "
+                     f"{data_to} only")
+    if not parts:
+        return None
+    return (f"Partial {word}s: {'; '.join(parts)}. Their counts (interactions, tickets, dollars) cover fewer days "
+            f"than a whole {word}; rates and medians read as usual.")
+
+
 def guardrail_line(g: dict) -> str:
     """An audit guardrail (or efficiency bar) in display units and words: the limit, the
     overall value, and where it broke ("violated in billing" when only a domain did)."""

@@ -224,8 +224,18 @@ def test_explore_selects_users_outside_the_experiment(demo_db, app_env):
     assert list(df["interactions"]) == [n for _, n, _ in expected]
     assert list(df["tcr"].round(10)) == [round(t, 10) for _, _, t in expected]
     assert "Experiment group: (none)" in texts(at)
+    assert "Partial quarters" not in texts(at)  # the demo's quarters are whole (2026-04-01 .. 09-30)
     at.multiselect(key="experiment_group").set_value(["treatment", "(none)"]).run()
     assert list(_table(at)["interactions"]) == [r["interactions"] for r in cli_l6(demo_db, "quarter")]
+
+
+def test_explore_says_which_weeks_are_partial(demo_db, app_env):
+    app_env(demo_db)
+    at = open_page("pages/explore.py", {"grain": "week"})
+    no_failure(at)
+    first = _table(at)["period_start"].min()
+    assert (f"Partial weeks: the first week starting {str(first)[:10]} holds data from 2026-04-01 only; "
+            "the last week starting 2026-09-28 holds data through 2026-09-30 only.") in texts(at)
 
 
 def test_explore_url_state_and_month_grain(demo_db, app_env):

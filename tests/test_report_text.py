@@ -298,3 +298,26 @@ def test_fmt_beside_adds_decimals_only_until_two_numbers_differ():
     assert charts.fmt_beside("tta_p50_s", 30.0, 30.0) == ("30.0 s", "30.0 s")  # equal stays equal
     assert charts.fmt_beside("cpvo_usd", None, 0.004) == ("no data", "$0.0040")
     assert charts.fmt_beside("tcr", 0.7000000001, 0.7) == ("70.00000%", "70.00000%")  # at most 4 more
+
+
+def test_partial_periods_note_by_hand():
+    import datetime as dt
+
+    from pipelines import data_access as da
+
+    d = dt.date
+    # the demo's span: Wed 2026-04-01 .. Wed 2026-09-30; weeks start Mon 03-30 .. Mon 09-28
+    note = report.partial_periods_note("week", [d(2026, 3, 30), d(2026, 4, 6), d(2026, 9, 28)],
+                                       d(2026, 4, 1), d(2026, 9, 30), da.period_bounds)
+    assert note.startswith("Partial weeks: the first week starting 2026-03-30 holds data from 2026-04-01 only; "
+                           "the last week starting 2026-09-28 holds data through 2026-09-30 only."), note
+    # whole months: nothing to say; a To date inside September cuts the last month
+    assert report.partial_periods_note("month", [d(2026, 4, 1), d(2026, 9, 1)], d(2026, 4, 1), d(2026, 9, 30),
+                                       da.period_bounds) is None
+    assert "the last month starting 2026-09-01 holds data through 2026-09-15 only" in report.partial_periods_note(
+        "month", [d(2026, 4, 1), d(2026, 9, 1)], d(2026, 4, 1), d(2026, 9, 15), da.period_bounds)
+    # one quarter, cut on both sides
+    one = report.partial_periods_note("quarter", [d(2026, 4, 1)], d(2026, 4, 10), d(2026, 5, 1), da.period_bounds)
+    assert one.startswith("Partial quarters: the quarter starting 2026-04-01 holds data from 2026-04-10 only; "
+                          "the quarter starting 2026-04-01 holds data through 2026-05-01 only."), one
+    assert report.partial_periods_note("day", [d(2026, 4, 1)], d(2026, 4, 1), d(2026, 4, 1), da.period_bounds) is None
