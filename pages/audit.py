@@ -160,8 +160,9 @@ with tabs[2], part("calibration"):
 with tabs[3], part("anti-gaming"):
     if tabs[3].open:
         gaming = f.get("gaming") or []
-        ui.chart(charts.gaming_pairs(gaming, "Anti-gaming: each primary metric beside its counter-metric (change vs "
-                                              "reference, %)"), "audit_gaming", key="gaming",
+        ui.chart(charts.gaming_pairs(gaming, "Anti-gaming: each primary metric beside its counter-metric<br>"
+                                              "<sup>relative change against the reference window, %</sup>"),
+                 "audit_gaming", key="gaming",
                  data=pl.DataFrame(gaming) if gaming else None)
         for g in gaming:
             (st.warning if g.get("flag") else st.caption)(f"{g.get('primary')} vs {g.get('counter_label') or g.get('counter')}: "

@@ -104,8 +104,9 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
 
 # ---------------------------------------------------------------- HR by domain
 st.subheader("Hallucination rate by domain")
-hr_title = f"Hallucination rate by domain — {quarter} (95% CI; 3% green bar, 5% red line)"
-fig_hr = charts.hr_by_domain(hr_df, hr_title)
+hr_title = f"Hallucination rate by domain — {quarter} (95% CI; 3% green bar, 5% red line)"  # the PDF's heading
+fig_hr = charts.hr_by_domain(hr_df, f"Hallucination rate by domain — {quarter}<br>"
+                                    "<sup>95% intervals; 3% green bar, 5% red line</sup>")
 hr_table = hr_df.select(
     "domain", "interactions", "adjudicated", "hallucinated",
     (pl.col("hr") * 100).round(2).alias("hr_pct"), (pl.col("hr_ci_low") * 100).round(2).alias("ci_low_pct"),

@@ -114,11 +114,11 @@ def scorecard_metrics(card: dict, key: str) -> None:
                 delta += f" ({charts.change_word(m['metric'], m['change'])})"
             prev_q = card.get("previous_quarter")
             st.metric(
-                f"{charts.SHORT[m['metric']]} — {m['label']}",
+                charts.tile_label(m["metric"]),
                 charts.fmt_value(m["metric"], m["value"]),
                 delta=f"{delta} vs {prev_q}" if delta and prev_q else None,
                 delta_color="normal" if m["direction"] == "higher" else "inverse",
-                help=f"Below: the weekly sparkline ({charts.unit_text(m['metric'])}; ISO weeks cut at the "
+                help=f"{m['label']}. Below: the weekly sparkline ({charts.unit_text(m['metric'])}; ISO weeks cut at the "
                      f"quarter's edges, so the first and last may be partial). Threshold: {m['threshold']}",
             )
             # an SVG image, not st.metric's chart_data: that loads Vega (775 KB) in the browser,

@@ -458,17 +458,25 @@ def check_alignment(weekly: dict, counters_weekly: dict, c: dict, a: dict) -> di
     ratio = a.get("alignment_slope_ratio", 0.5)
     flipped = halved = False
     note = []
+    # the slopes in the units the Audit page's chart draws: a share north star per percentage
+    # point (the stored slope is per unit share: -66.7 there is -0.667 per point)
+    share = config.metric_contract()["metrics"].get(ns, {}).get("unit") == "share"
+    per, per_words = (100.0, f" per point of {ns}") if share else (1.0, f" per unit of {ns}")
+
+    def moved() -> str:
+        return f"({ref['slope'] / per:+.3g} -> {cur['slope'] / per:+.3g} contacts per 1,000{per_words})"
+
     if cur["slope"] is None or ref["slope"] is None:
         note.append("too few weeks with both values to compare")
     else:
         flipped = (cur["slope"] > 0) != (ref["slope"] > 0)
         halved = not flipped and abs(cur["slope"]) < ratio * abs(ref["slope"])
         if flipped:
-            note.append(f"the slope's sign flipped ({ref['slope']:+.3g} -> {cur['slope']:+.3g})")
+            note.append(f"the slope's sign flipped {moved()}")
         elif halved:
-            note.append(f"the slope fell below {ratio:g}x the reference's ({ref['slope']:+.3g} -> {cur['slope']:+.3g})")
+            note.append(f"the slope fell below {ratio:g}x the reference's {moved()}")
         else:
-            note.append(f"the slope held ({ref['slope']:+.3g} -> {cur['slope']:+.3g})")
+            note.append(f"the slope held {moved()}")
         if (cur["slope"] > 0) != (expected > 0):
             note.append(f"the audit window's slope has the opposite sign of the expected ({'+' if expected > 0 else '-'})")
         for label, r in (("reference", ref), ("audit", cur)):

@@ -132,6 +132,17 @@ def change_word(metric: str, change: float | None) -> str | None:
     return "better" if (change > 0) == higher else "worse"
 
 
+def tile_label(metric: str) -> str:
+    """A scorecard tile's title: the short name and the label, without a trailing unit the
+    value already shows ("HitL-F — Human-in-the-Loop interventions", its value "7.15 per
+    100"): at 1280 px the whole label was cut to "Human-in-the-Loop inte…"."""
+    meta = _meta(metric)
+    label, unit = meta["label"], meta["unit"]
+    if label.endswith(" " + unit):
+        label = label[: -len(unit) - 1]
+    return f"{SHORT.get(metric, metric)} — {label}"
+
+
 def fmt_beside(metric: str, v: float | None, limit: float | None) -> tuple[str, str]:
     """A value and the limit it is read against, in display units, with as many more
     decimals (up to 4) as it takes for two different numbers not to print the same: a CPVO
@@ -571,8 +582,9 @@ def hr_by_domain(df: pl.DataFrame, title: str) -> go.Figure:
         type="bar", x=df["domain"].to_list(), y=y, name="HR",
         marker=dict(color=[STATUS_COLORS[s] for s in statuses]),
         error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo, color="#333", thickness=1.3),
+        # the value at the bar's foot: at its top the interval's whisker crossed it
         text=[f"{STATUS_ICONS[s]} {v:.1f}%" for s, v in zip(statuses, y)], textposition="inside",
-        insidetextanchor="end", textfont=dict(color="white", size=15),
+        insidetextanchor="start", textfont=dict(color="white", size=15),
         hovertext=[f"{d}: HR {v:.2f}% (95% CI {v - a:.2f}–{v + b:.2f}%), {n:,} adjudicated — {status_text(s)}"
                    for d, v, a, b, n, s in zip(df["domain"], y, lo, hi, df["adjudicated"], statuses)],
         hoverinfo="text"))
@@ -703,10 +715,11 @@ def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dic
     pad = (hi_ - lo_) * 0.3 or abs(hi_) * 0.3 or 1
     f.axis("yaxis", title=dict(text="Change in dollars (USD)"), tickformat="$,.0f",  # "−$5,000": sign before the currency, no SI prefixes ($500m, $1.6G)
            range=[lo_ - pad, hi_ + pad])
-    # category labels on two or three short lines, not rotated: the plot keeps its height
-    # and the axis title fits beside it on a projector
-    f.axis("xaxis", title=dict(text="Chain: what its AI metric's own move was worth · then volume, mix and rates"),
-           tickangle=0, tickmode="array", tickvals=x, ticktext=[_wrap(v, 14) for v in x])
+    # category labels on short lines, not rotated: the plot keeps its height; at 1280 px (a
+    # projector) seven categories get about 100 px each, so lines of ~10 characters at 13 px
+    # ("TCR →", "support", "cost"), and an axis title that fits the width
+    f.axis("xaxis", title=dict(text="Each chain's AI-metric move, then volume, mix and rates"),
+           tickangle=0, tickmode="array", tickvals=x, ticktext=[_wrap(v, 10) for v in x], tickfont=dict(size=13))
     return f.build(title, height=520, showlegend=False, margin=dict(l=90, r=30, t=100, b=110))
 
 
@@ -960,20 +973,38 @@ def reliability_diagram(bins: list[dict], ece: float | None = None,
 
 
 def gaming_pairs(pairs: list[dict], title: str = "Anti-gaming: each primary metric beside its counter-metric") -> go.Figure:
-    """Change of each primary metric and its counter-metric; a flag when they diverge."""
-    rows = [p for p in pairs or [] if not _bad(p.get("primary_change")) and not _bad(p.get("counter_change"))]
+    """Change of each primary metric and its counter-metric (relative %, against the
+    reference window), every pair of the audit: a counter-metric with no relative change to
+    show (zero in the reference window) keeps its place, at 0 and labelled with why."""
+    rows = [p for p in pairs or [] if not _bad(p.get("primary_change"))]
     if not rows:
         return empty_figure(title, "No gaming checks in this audit.")
-    labels = [f"{p.get('primary', '?')} vs {p.get('counter', '?')}" + (" ⚠ flagged" if p.get("flag") else " ✔")
-              for p in rows]
+    labels = [_wrap(f"{p.get('primary', '?')} vs {p.get('counter', '?')}", 18)
+              + ("<br>⚠ flagged" if p.get("flagged") or p.get("flag") else "<br>✔ ok") for p in rows]
+
+    def why_none(p) -> str:
+        if p.get("counter_reference") == 0 and p.get("counter_audit") == 0:
+            return "0 in both windows"
+        return "n/a: 0 in the reference" if p.get("counter_reference") == 0 else "n/a"
+
+    def pct(v: float) -> str:  # -0.04% stays -0.04%, not -0.0%
+        return f"{v:+.1f}%" if abs(v) >= 0.05 or v == 0 else f"{v:+.2g}%"
+
+    text = dict(textposition="outside", cliponaxis=False, constraintext="none", textfont=dict(size=15))
     f = _Fig()
     f.data.append(dict(type="bar", x=labels, y=[p["primary_change"] for p in rows], name="primary metric change",
-                       marker=dict(color=SERIES[0])))
-    f.data.append(dict(type="bar", x=labels, y=[p["counter_change"] for p in rows], name="counter-metric change",
-                       marker=dict(color=SERIES[1], pattern=dict(shape="/"))))
-    f.axis("xaxis", title=dict(text="Metric pair"))
-    f.axis("yaxis", title=dict(text="Change vs reference window (relative %)"))
-    return f.build(title, barmode="group")
+                       marker=dict(color=SERIES[0]), text=[pct(p["primary_change"]) for p in rows], **text))
+    f.data.append(dict(type="bar", x=labels, y=[0.0 if _bad(p.get("counter_change")) else p["counter_change"]
+                                                for p in rows],
+                       name="counter-metric change", marker=dict(color=SERIES[1], pattern=dict(shape="/")),
+                       text=[why_none(p) if _bad(p.get("counter_change")) else pct(p["counter_change"])
+                             for p in rows], **text))
+    vals = [v for p in rows for v in (p["primary_change"], p.get("counter_change")) if not _bad(v)]
+    lo, hi = min(vals + [0.0]), max(vals + [0.0])
+    pad = (hi - lo) * 0.2 or 1.0
+    f.axis("xaxis", title=dict(text="Metric pair (primary vs counter-metric)"))
+    f.axis("yaxis", title=dict(text="Change vs reference (%)"), range=[lo - pad, hi + pad], zeroline=True)
+    return f.build(title, barmode="group", height=480, margin=dict(l=80, r=30, t=110, b=110))
 
 
 def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
@@ -995,7 +1026,8 @@ def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
         if not _bad(slope):
             t += f"<br><sup>{slope * s:+.3g}/wk"
             wk = d.get("weeks_to_red")
-            t += (" · already red" if wk == 0 else (f" · red in {wk:.0f} wk" if not _bad(wk) else ""))
+            t += (" · already red" if wk == 0 else "" if _bad(wk) else
+                  " · red within 1 wk" if wk < 1 else f" · red in {wk:.0f} wk")  # not "red in 0 wk"
             t += (" · ⚠ flagged" if d.get("flagged") else "") + "</sup>"
         titles.append(t)
     _grid(f, 2, 3, titles, vgap=0.28)
@@ -1058,8 +1090,8 @@ def alignment_scatter(alignment: dict, title: str | None = None) -> go.Figure:
         x = [None if _bad(p.get("north_star")) else p["north_star"] * s for p in pts]
         y = [p.get("behavior") for p in pts]
         slope = part.get("slope")
-        label = f"{name}" + (f" (slope {slope / s:+.3g} per {unit_text(ns) if ns in config.METRICS else 'unit'})"
-                             if not _bad(slope) else "")
+        per = ("point" if _meta(ns)["unit"] == "share" else unit_text(ns)) if ns in config.METRICS else "unit"
+        label = f"{name}" + (f" (slope {slope / s:+.3g} per {per})" if not _bad(slope) else "")  # as the note says
         f.data.append(dict(type="scatter", x=x, y=y, mode="markers", name=label,
                            marker=dict(size=11, color=SERIES[i], symbol="circle" if i else "diamond"),
                            hovertext=[f"week of {p.get('period_start')}" for p in pts], hoverinfo="text+x+y"))
@@ -1074,5 +1106,7 @@ def alignment_scatter(alignment: dict, title: str | None = None) -> go.Figure:
     if not f.data:
         return empty_figure(title, "No weekly points for the alignment check.")
     f.axis("xaxis", title=dict(text=axis_title(ns) if ns in config.METRICS else str(ns)))
-    f.axis("yaxis", title=dict(text=str(alignment.get("behavior", "behavior"))))
-    return f.build(title)
+    # a long behavior ("support contacts per 1,000 AI interactions") on two lines: on one it
+    # ran up the side into the chart's title
+    f.axis("yaxis", title=dict(text=_wrap(str(alignment.get("behavior", "behavior")), 24)))
+    return f.build(title, height=480, margin=dict(l=90, r=30, t=100, b=70))

@@ -182,8 +182,11 @@ def test_alignment_flags_sign_flip_and_halving():
     assert flip["sign_flipped"] and flip["flagged"] and not flip["aligned"]
     assert flip["reference"]["slope"] == pytest.approx(-100) and flip["audit"]["slope"] == pytest.approx(100)
     assert flip["audit"]["corr"] == pytest.approx(1.0)
+    # the note in the chart's units: -100 contacts per 1,000 per unit share = -1 per point
+    assert "sign flipped (-1 -> +1 contacts per 1,000 per point of tcr)" in flip["note"]
     half = run(down, weak)
     assert half["slope_halved"] and half["flagged"] and not half["sign_flipped"]
+    assert "below 0.5x the reference's (-1 -> -0.4 contacts per 1,000 per point of tcr)" in half["note"]
     held = run(down, same)
     assert not held["flagged"] and held["aligned"]
 

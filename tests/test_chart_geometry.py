@@ -80,3 +80,36 @@ def test_explore_bars_start_at_zero_lines_keep_the_zoom():
     # span to the highest (80.7): 67.8 − 0.15 × (80.7 − 67.8) = 65.865
     lo, hi = y_range("line")
     assert lo == pytest.approx(67.8 - 0.15 * (80.7 - 67.8)) and hi == pytest.approx(80.7 + 0.15 * (80.7 - 67.8))
+
+
+def test_gaming_pairs_keeps_every_pair_and_says_why_one_has_no_change():
+    # the demo's audit has four pairs; its "tcr vs completed_escalation_rate" counter-metric is
+    # 0 in both windows (no relative change), and the chart used to drop that pair: 3 of 4
+    from pipelines import charts
+
+    pairs = [
+        {"primary": "tcr", "counter": "requery_rate", "primary_change": -13.9, "counter_change": 11.3},
+        {"primary": "tcr", "counter": "completed_escalation_rate", "primary_change": -13.9,
+         "counter_change": None, "counter_reference": 0.0, "counter_audit": 0.0},
+        {"primary": "hr", "counter": "hr_coverage", "primary_change": 17.3, "counter_change": -0.042},
+        {"primary": "cpvo_usd", "counter": "tcr", "primary_change": 10.3, "counter_change": -13.9, "flagged": True},
+    ]
+    f = charts.gaming_pairs(pairs)
+    primary, counter = f.data
+    assert len(primary.x) == len(counter.x) == 4
+    assert list(counter.y) == [11.3, 0.0, -0.042, -13.9]
+    assert list(counter.text) == ["+11.3%", "0 in both windows", "-0.042%", "-13.9%"]
+    assert list(primary.text) == ["-13.9%", "-13.9%", "+17.3%", "+10.3%"]
+    assert primary.x[3].endswith("⚠ flagged") and primary.x[0].endswith("✔ ok")
+    lo, hi = f.layout.yaxis.range  # every bar and its label inside: ±20% of the span beyond
+    assert lo == -13.9 - 0.2 * (17.3 + 13.9) and hi == 17.3 + 0.2 * (17.3 + 13.9)
+
+
+def test_tile_label_drops_only_a_unit_the_value_shows():
+    from pipelines import charts, config
+
+    labels = {m: charts.tile_label(m) for m in config.METRICS}
+    assert labels["hitl_per_100"] == "HitL-F — Human-in-the-Loop interventions"  # value: "7.15 per 100"
+    assert labels["tcr"] == "TCR — Task Completion Rate"
+    assert labels["tta_p50_s"] == "TTA p50 — Time-to-Accuracy (p50)"
+    assert all(len(v) <= 40 for v in labels.values()), labels  # one line of a 1280-px tile
