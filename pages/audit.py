@@ -63,7 +63,8 @@ def run_form() -> None:
         info = da.warehouse_info()
         last = info.get("last_date")
         as_of = st.date_input("Audit as of (UTC date; the window is the 8 full ISO weeks before it)",
-                              value=(last + dt.timedelta(days=1)) if last else dt.date.today())
+                              value=(last + dt.timedelta(days=1)) if last else dt.date.today(),
+                              max_value=(last + dt.timedelta(days=1)) if last else None)  # no audit past the data
         if st.form_submit_button("Run the audit now and record it", icon=":material/play_arrow:"):
             try:
                 audit_id = da.run_audit(as_of)
@@ -105,6 +106,8 @@ for note in f.get("notes") or []:  # the windows against the data: what could no
 c1, c2, c3, c4 = st.columns(4)
 verdict = latest.get("verdict") or f.get("verdict")
 c1.metric("Recommendation", str(verdict or "n/a"), help="keep | iterate | re-define, from the contract's weights")
+if (f.get("scorecard") or {}).get("reason"):
+    c1.caption(f["scorecard"]["reason"])  # why: the score against the bar, what was flagged or not compared
 scale = da.audit_score_range()
 c2.metric("Weighted score", f"{latest.get('score'):+.1f}" if latest.get("score") is not None else "n/a",
           help="primary +1, secondary +0.5, guardrail −2 when violated (seed 001)")

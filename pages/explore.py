@@ -41,9 +41,9 @@ with st.expander("Slices and filters", expanded=True, icon=":material/filter_alt
     filters = {}
     for col, s in zip(cols, da.SLICES):
         filters[s] = col.multiselect(da.SLICE_LABELS[s], opts[s], key=s, bind=QP, placeholder="all",
-                                     help=f"“{da.NULL_LABEL}” stands for the rows with no "
-                                          f"{da.SLICE_LABELS[s].lower()} (e.g. users outside the experiment have no "
-                                          "experiment group).")
+                                     help=(f"“{da.NULL_LABEL}”: the rows with no {da.SLICE_LABELS[s].lower()} "
+                                           "(users outside the experiment have no experiment group)."
+                                           if da.NULL_LABEL in opts[s] else None))
     d1, d2, d3 = st.columns([1, 1, 3])
     date_from = d1.date_input("From (UTC date)", value=None, min_value=info["first_date"],
                               max_value=info["last_date"], key="from", bind=QP)
@@ -87,11 +87,12 @@ frames = [(name, f, da.explore(grain, f, date_from, date_to, metrics=metrics)) f
 filter_words = ", ".join(f"{da.SLICE_LABELS[k]}: {', '.join(v)}" for k, v in filters.items()) or "all interactions"
 scope = f"{filter_words}; {date_from or info['first_date']} → {date_to or info['last_date']}"
 st.caption(f"Showing {scope}; by {charts.GRAIN_WORDS[grain]}.")
-partial = report.partial_periods_note(grain, [d for _, _, df in frames for d in df["period_start"].to_list()],
-                                      max(date_from or info["first_date"], info["first_date"]),
-                                      min(date_to or info["last_date"], info["last_date"]), da.period_bounds)
-if partial:
-    st.caption(partial)
+for note in (report.partial_periods_note(grain, [d for _, _, df in frames for d in df["period_start"].to_list()],
+                                         info["first_date"], info["last_date"], da.period_bounds, date_from, date_to),
+             report.cpvo_slice_note(metrics, [da.SLICE_LABELS[k] for k in filters]
+                                    + ([da.SLICE_LABELS[cmp_by]] if compare else []))):
+    if note:
+        st.caption(note)
 if "retention_delta_pts" in metrics and grain in ("day", "week"):
     st.caption(f"RΔ by {grain}: a period's non-AI users are those who did not use the AI feature in that "
                f"{grain}, regular AI users among them on their off-days, so a short period's RΔ runs smaller "

@@ -731,6 +731,10 @@ def run_audit(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> d
     if isinstance(as_of, dt.datetime):
         as_of = as_of.date()
     weeks = int(a.get("window_weeks", 8))
+    latest_as_of = span["last_date"] + dt.timedelta(days=1)
+    if as_of > latest_as_of:  # it would audit weeks with no data and stay "the latest audit"
+        raise ValueError(f"the audit date {as_of} is after the data (they end on {span['last_date']}): the latest "
+                         f"audit date is {latest_as_of}, the default; choose --as-of {latest_as_of} or earlier")
     w = windows(as_of, weeks)
     alpha = float(a.get("noise_alpha", 0.05))
     if span["last_date"] < w["window"]["start"] or span["first_date"] > w["window"]["end"]:
@@ -845,6 +849,7 @@ def run_audit(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> d
         "score": decision["score"],
         "verdict": decision["verdict"],
         "notes": notes,
+        "reference_empty": bool(span["first_date"] > w["reference"]["end"]),  # nothing was compared
     }
     return clean(findings)
 
@@ -1076,7 +1081,8 @@ def get(con: duckdb.DuckDBPyConnection, audit_id: str) -> dict | None:
 
 def window_ending_between(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> dict | None:
     """The audit record (findings parsed) whose window ends latest in [start, end]; of
-    several records of that window, the newest. None when there is none."""
+    several records of that window, the one of the latest audit date, then the newest
+    recorded. None when there is none."""
     rows = _select(con, "where window_end between ? and ?", [start, end])  # newest first
     return _record_dict(max(rows, key=lambda r: r["window_end"])) if rows else None
 

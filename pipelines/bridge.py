@@ -1597,6 +1597,15 @@ def what_if(con, quarter: str, chain: str, new_value: float) -> dict:
     return out
 
 
+def edge_kind(step: dict) -> str:
+    """How an edge was obtained, in the words the diagram, the tables and the CLI share:
+    "causal", "observational" (a dose-response slope), or, for edges whose `method` is
+    observational, a "measured rate" (a conversion measured in the quarter) or a business
+    "assumption"."""
+    return {"assumption": "assumption", "conversion": "measured rate"}.get(step.get("estimator"),
+                                                                          step.get("method") or "")
+
+
 # ----------------------------------------------------------------------------- CLI
 def _num(v, nd=4) -> str:
     if v is None:
@@ -1619,7 +1628,7 @@ def report_text(rep: dict) -> str:
         lines += ["", f"{ch['name']}  ({ch['ai_metric']} = {_num(ch['ai_metric_value'])})"]
         for s in ch["steps"]:
             lines.append(f"  {s['from']} → {s['to']}: {_num(s['estimate'])} [{_num(s['ci_low'])}, "
-                         f"{_num(s['ci_high'])}] {s['unit']} ({s['method']}"
+                         f"{_num(s['ci_high'])}] {s['unit']} ({edge_kind(s)}"
                          + (f", {s['n_cells']} cells" if s.get("n_cells") else "") + ")")
         against = "vs holdout" if str(ch.get("impact_method") or "").startswith("causal") else "treatment only"
         lines.append(f"  impact ({against}): {_usd(ch['usd_impact'])} [{_usd(ch['usd_ci_low'])}, "

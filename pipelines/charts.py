@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from pipelines import bridge_metrics, config
+from pipelines.bridge import edge_kind  # the diagram's edge words; the pages' tables use the same
 
 FONT = dict(family="Source Sans Pro, DejaVu Sans, Arial, sans-serif", size=16, color="#1f2933")
 STATUS_COLORS = {"green": "#1b7f3b", "amber": "#b86e00", "red": "#c62828", "n/a": "#6b7280"}
@@ -826,14 +827,6 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
     f.axis("yaxis", visible=False, range=[0.0, 1.12])
     return f.build(title or f"{chain.get('name', 'Chain')}", height=340, showlegend=False,
                    margin=dict(l=20, r=20, t=70, b=20))
-
-
-def edge_kind(step: dict) -> str:
-    """How a bridge edge was obtained, in the words the diagram and the tables share: "causal",
-    "observational" (a dose-response slope), or, for edges the JSON calls observational, a
-    "measured rate" (a conversion measured in the quarter) or a business "assumption"."""
-    return {"assumption": "assumption", "conversion": "measured rate"}.get(step.get("estimator"),
-                                                                          step.get("method") or "")
 
 
 def what_if_chart(res: dict, title: str) -> go.Figure:

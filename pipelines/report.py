@@ -321,27 +321,47 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
 
 
 def partial_periods_note(grain: str, starts: list[dt.date], data_from: dt.date, data_to: dt.date,
-                         bounds) -> str | None:
+                         bounds, date_from: dt.date | None = None, date_to: dt.date | None = None) -> str | None:
     """Explore's partial periods in words. A chart point is labelled with its period's start,
     so a first week starting 2026-03-30 over data from 2026-04-01 (or a last month cut at
     the data's end or the To date) says which dates it holds. `starts`: the periods shown;
-    `data_from`, `data_to`: the first and last date shown; `bounds(start, grain)`: a
-    period's first and last date (data_access.period_bounds). None when all are whole."""
+    `data_from`, `data_to`: the data's first and last date, narrowed by the optional
+    `date_from`, `date_to` filter; `bounds(start, grain)`: a period's first and last date
+    (data_access.period_bounds). None when every period shown is whole."""
     word = {"week": "week", "month": "month", "quarter": "quarter"}.get(grain)
     if not word or not starts:
         return None
+    shown_from, shown_to = max(date_from or data_from, data_from), min(date_to or data_to, data_to)
     first, last = bounds(min(starts), grain), bounds(max(starts), grain)
+    cut_from, cut_to = shown_from > first[0], shown_to < last[1]
+    if first == last:  # one period: one sentence
+        if not (cut_from or cut_to):
+            return None
+        held = (f"from {shown_from} through {shown_to}" if cut_from and cut_to else
+                f"from {shown_from}" if cut_from else f"through {shown_to}")
+        return (f"Partial {word}: the {word} starting {first[0]} holds data {held} only. Its counts (interactions, "
+                f"tickets, dollars) cover fewer days than a whole {word}; rates and medians read as usual.")
     parts = []
-    if data_from > first[0]:
-        parts.append(f"the {'first ' if first != last else ''}{word} starting {first[0]} holds data from "
-                     f"{data_from} only")
-    if data_to < last[1]:
-        parts.append(f"the {'last ' if first != last else ''}{word} starting {last[0]} holds data through "
-                     f"{data_to} only")
+    if cut_from:
+        parts.append(f"the first {word} starting {first[0]} holds data from {shown_from} only")
+    if cut_to:
+        parts.append(f"the last {word} starting {last[0]} holds data through {shown_to} only")
     if not parts:
         return None
     return (f"Partial {word}s: {'; '.join(parts)}. Their counts (interactions, tickets, dollars) cover fewer days "
             f"than a whole {word}; rates and medians read as usual.")
+
+
+def cpvo_slice_note(metrics: list[str], sliced_by: list[str]) -> str | None:
+    """CPVO on a slice other than feature carries each period's whole infra cost (the
+    contract's reading of SPEC §3: infra_costs split only by feature), so a small slice's
+    CPVO runs high. `sliced_by`: the labels of the slices filtered or compared on."""
+    others = [s for s in sliced_by if s.lower() != "feature"]
+    if "cpvo_usd" not in metrics or not others:
+        return None
+    return (f"CPVO on a slice by {', '.join(dict.fromkeys(o.lower() for o in others))} carries the whole platform's "
+            "infra cost of each period (infra costs are split only by feature, SPEC §3), so a small slice's CPVO "
+            "runs high; the “AI spend $” measure shares infra out by each feature's interactions instead.")
 
 
 def guardrail_line(g: dict) -> str:
@@ -369,6 +389,8 @@ def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
     f = record["findings"]
     window = f.get("window") or {}
     parts = []
+    if f.get("reference_empty"):  # a score of 0 then means "not compared", not "steady"
+        parts.append("nothing compared: its reference window holds no data")
     decay = {m: d for m, d in (f.get("decay") or {}).items() if d.get("flagged")}
     at_red = [charts.SHORT.get(m, m) for m, d in decay.items() if d.get("weeks_to_red") == 0]
     heading = [charts.SHORT.get(m, m) for m, d in decay.items() if d.get("weeks_to_red") != 0]

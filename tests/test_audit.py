@@ -203,13 +203,18 @@ def test_findings_are_json_and_complete(findings):
     assert dq["runs"] and any(r["built_this_warehouse"] for r in dq["runs"])
 
 
-def test_run_audit_outside_the_data_is_refused(demo_db):
+def test_run_audit_outside_the_data_is_refused(demo_db, findings):
     con = warehouse.connect(demo_db, read_only=True)
     try:
         with pytest.raises(ValueError, match="no interactions in the audit window"):
             audit.run_audit(con, dt.date(2020, 1, 1))
+        # after the data: it would audit empty weeks and stay "the latest audit" for weeks
+        last = con.execute("select max(activity_date) from l6_daily").fetchall()[0][0]
+        with pytest.raises(ValueError, match=f"after the data .* choose --as-of {last + dt.timedelta(days=1)} or earlier"):
+            audit.run_audit(con, last + dt.timedelta(days=2))
     finally:
         con.close()
+    assert findings["reference_empty"] is False  # the default audit has its 8 reference weeks
 
 
 def test_an_audit_with_no_reference_data_says_it_compared_nothing(demo_db):
@@ -226,6 +231,7 @@ def test_an_audit_with_no_reference_data_says_it_compared_nothing(demo_db):
     assert any(n.startswith("no data in the reference window") for n in f["notes"])
     assert all(i["change"] == "within noise" for i in f["scorecard"]["items"] if "change" in i)
     assert "nothing was compared: no data in the reference window" in f["scorecard"]["reason"]
+    assert f["reference_empty"] is True
     out = audit._output({"findings": f, "audit_id": "a", "score": f["score"], "verdict": f["verdict"]}, None)
     text = audit.text_report(out)
     assert "Notes:\n  - no data in the reference window" in text

@@ -114,6 +114,8 @@ def test_cli_bridge_json_and_text(demo_db, rep):
                          capture_output=True, text=True, timeout=120, env=env)
     assert txt.returncode == 0, txt.stderr
     assert "Treatment vs holdout" in txt.stdout and "TCR → support cost" in txt.stdout
+    # each edge's kind in the words the diagram uses: the agent cost per hour is an assumption
+    assert "agent_hours → support_cost_usd: 48 [48, 48] USD per hour (assumption)" in txt.stdout
     bad = subprocess.run([sys.executable, "-m", "pipelines", "bridge", "--db", str(demo_db), "--quarter", "2019Q1"],
                          cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
     assert bad.returncode == 2

@@ -176,6 +176,12 @@ def test_audit_bullet_says_verdict_sign_off_and_what_was_flagged():
                                                           "scorecard": {"reason": "score -6 < 0"}}}
     assert "recommends “iterate” (score -6): nothing flagged." in report.audit_bullet(iterate)
     assert report.audit_bullet(None) is None
+    # an audit with no reference data: its "keep" at score 0 compared nothing, and says so
+    blind = {**record, "verdict": "keep", "score": 0.0,
+             "findings": {"window": {"start": "2026-03-30", "end": "2026-05-24"}, "reference_empty": True,
+                          "scorecard": {"reason": "score +0 >= 0 and nothing flagged; nothing was compared"}}}
+    assert "recommends “keep” (score +0): nothing compared: its reference window holds no data." in \
+        report.audit_bullet(blind)
 
 
 def test_pdf_wide_table_gives_the_excess_to_its_text_columns():
@@ -312,12 +318,23 @@ def test_partial_periods_note_by_hand():
     assert note.startswith("Partial weeks: the first week starting 2026-03-30 holds data from 2026-04-01 only; "
                            "the last week starting 2026-09-28 holds data through 2026-09-30 only."), note
     # whole months: nothing to say; a To date inside September cuts the last month
-    assert report.partial_periods_note("month", [d(2026, 4, 1), d(2026, 9, 1)], d(2026, 4, 1), d(2026, 9, 30),
-                                       da.period_bounds) is None
+    months = [d(2026, 4, 1), d(2026, 9, 1)]
+    assert report.partial_periods_note("month", months, d(2026, 4, 1), d(2026, 9, 30), da.period_bounds) is None
     assert "the last month starting 2026-09-01 holds data through 2026-09-15 only" in report.partial_periods_note(
-        "month", [d(2026, 4, 1), d(2026, 9, 1)], d(2026, 4, 1), d(2026, 9, 15), da.period_bounds)
-    # one quarter, cut on both sides
+        "month", months, d(2026, 4, 1), d(2026, 9, 30), da.period_bounds, date_to=d(2026, 9, 15))
+    # a From date before the data counts from the data's first date
+    assert report.partial_periods_note("month", months, d(2026, 4, 1), d(2026, 9, 30), da.period_bounds,
+                                       date_from=d(2026, 1, 1)) is None
+    # one quarter, cut on both sides: one sentence
     one = report.partial_periods_note("quarter", [d(2026, 4, 1)], d(2026, 4, 10), d(2026, 5, 1), da.period_bounds)
-    assert one.startswith("Partial quarters: the quarter starting 2026-04-01 holds data from 2026-04-10 only; "
-                          "the quarter starting 2026-04-01 holds data through 2026-05-01 only."), one
+    assert one.startswith("Partial quarter: the quarter starting 2026-04-01 holds data from 2026-04-10 through "
+                          "2026-05-01 only. Its counts"), one
     assert report.partial_periods_note("day", [d(2026, 4, 1)], d(2026, 4, 1), d(2026, 4, 1), da.period_bounds) is None
+
+
+def test_cpvo_slice_note_only_for_cpvo_on_a_non_feature_slice():
+    assert report.cpvo_slice_note(["tcr"], ["Segment"]) is None
+    assert report.cpvo_slice_note(["cpvo_usd"], []) is None
+    assert report.cpvo_slice_note(["cpvo_usd"], ["Feature"]) is None  # infra is split by feature
+    note = report.cpvo_slice_note(["tcr", "cpvo_usd"], ["Feature", "Experiment group", "Experiment group"])
+    assert note.startswith("CPVO on a slice by experiment group carries the whole platform's infra cost"), note
