@@ -126,16 +126,15 @@ if chains:
         if not ui.unavailable(res, "The what-if cannot be computed"):
             if not moved:
                 st.info("Move the slider: the chain shows how the change travels to dollars.", icon=":material/tune:")
-            r1, r2 = st.columns([1, 3])
+            # the figure and the diagram in full width: beside the tile, at 1280 px, its boxes
+            # overlapped and the last was cut off
+            r1, r2 = st.columns([1, 3], vertical_alignment="center")
             r1.metric("Dollars moved (P&L)", charts.fmt_usd(res.get("usd_change"), True),
                       help="positive = a saving or revenue; 95% CI from the chain's edge intervals")
-            r1.caption(f"95% CI {charts.fmt_usd(res.get('usd_ci_low'), True)} to "
-                       f"{charts.fmt_usd(res.get('usd_ci_high'), True)}")
-            if res.get("note"):
-                r1.caption(res["note"])
-            with r2:
-                ui.chart(charts.what_if_chart(res, f"What-if, {quarter}: {charts.SHORT.get(metric, metric)} "
-                                                   f"{charts.fmt_value(metric, current)} → {charts.fmt_value(metric, new / s)}"),
-                         f"what_if_{chain_name}", key="what_if",
-                         data=pl.DataFrame([{k: nd.get(k) for k in ("node", "label", "unit", "current", "new", "change",
-                                                                    "ci_low", "ci_high")} for nd in res.get("nodes") or []]))
+            r2.caption(report.what_if_interval(res) + (f" {res['note'][:1].upper()}{res['note'][1:]}."
+                                                       if res.get("note") else ""))
+            ui.chart(charts.what_if_chart(res, f"What-if, {quarter}: {charts.SHORT.get(metric, metric)} "
+                                               f"{charts.fmt_value(metric, current)} → {charts.fmt_value(metric, new / s)}"),
+                     f"what_if_{chain_name}", key="what_if",
+                     data=pl.DataFrame([{k: nd.get(k) for k in ("node", "label", "unit", "current", "new", "change",
+                                                                "ci_low", "ci_high")} for nd in res.get("nodes") or []]))

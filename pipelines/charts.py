@@ -372,23 +372,38 @@ def metric_panels(sides: list[tuple[str, pl.DataFrame]], metrics: list[str], gra
     rows, cols = len(metrics), len(sides)
     words = GRAIN_WORDS.get(grain, grain)
     names = [n for n, _ in sides if n]
+    # side by side, a side is named by its value only ("Experiment group = treatment" ->
+    # "treatment") in the panel titles, and the slice once in the title: at 1280 px the two
+    # full panel titles ran into each other and the title was cut
+    values = [n.split(" = ", 1)[1] if " = " in n else n for n in names]
+    sliced = names[0].split(" = ", 1)[0] if names and " = " in names[0] else ""
     title = title or (", ".join(SHORT.get(m, m) for m in metrics) + f" by {words}"
-                      + (f" — {' vs '.join(names)}" if names else ""))
+                      + (f" — {sliced + ': ' if sliced else ''}{' vs '.join(values)}" if names else ""))
     if scope:
         title += f"<br><sup>{scope}</sup>"
     row_h, top, bottom = 330, 110, 125
     height = rows * row_h + top + bottom
     vgap = 95 / height
     f = _Fig()
-    _grid(f, rows, cols, [_panel_title(m) + (f" — {name}" if name else "")
+    _grid(f, rows, cols, [(_panel_title(m) if cols == 1 else f"{SHORT.get(m, m)} ({unit_text(m)}) — "
+                           f"{name.split(' = ', 1)[-1]}") if name else _panel_title(m)
                           for m in metrics for name, _ in sides], hgap=0.07 if cols > 1 else 0, vgap=vgap)
     drawn = False
+    # a month or a quarter is labelled as one ("Apr 2026", "2026Q3"): Plotly's own date ticks
+    # put "Jun 28" under the 2026Q3 point
+    starts = sorted({d for _, df in sides if "period_start" in df.columns for d in df["period_start"].to_list()
+                     if d is not None})
+    ticks = {}
+    if grain in ("month", "quarter") and starts:
+        ticks = dict(tickmode="array", tickvals=[d.isoformat() for d in starts],
+                     ticktext=[f"{d.year}Q{(d.month - 1) // 3 + 1}" if grain == "quarter" else d.strftime("%b %Y")
+                               for d in starts])
     for r, m in enumerate(metrics):
         cells = []
         for c, (name, df) in enumerate(sides):
             n = r * cols + c + 1
             f.axis(f"xaxis{_ax(n)}", type="date", matches="x" if n > 1 else None,
-                   title=dict(text=f"period start (UTC, {words})") if r == rows - 1 else None)
+                   title=dict(text=f"period start (UTC, {words})") if r == rows - 1 else None, **ticks)
             f.axis(f"yaxis{_ax(n)}", title=dict(text=axis_title(m)) if c == 0 else None)
             if m in notes:
                 cells.append((n, []))
@@ -857,8 +872,9 @@ def what_if_chart(res: dict, title: str) -> go.Figure:
             delta = f"{'+' if not _bad(ch) and ch >= 0 else ''}{_fmt_num(ch)}"
         text = (f"<b>{_wrap(nd.get('label') or nd.get('node', '?'), 18)}</b><br>{body}<br>"
                 f"<b>Δ {delta}</b>")
-        if last and not _bad(res.get("usd_ci_low")):
-            text += f"<br>95% CI [{fmt_usd(res.get('usd_ci_low'), True)}, {fmt_usd(res.get('usd_ci_high'), True)}]"
+        if last and not _bad(res.get("usd_ci_low")) and res.get("usd_change"):  # not at rest
+            lo, hi = fmt_usd(res.get("usd_ci_low"), True), fmt_usd(res.get("usd_ci_high"), True)
+            text += "<br>exact (no sampling error)" if lo == hi else f"<br>95% CI [{lo}, {hi}]"
         elif not last and i > 0:
             text += f"<br><span style='font-size:11px'>{_wrap(unit, 26)}</span>"
         good = None
@@ -1102,4 +1118,6 @@ def alignment_scatter(alignment: dict, title: str | None = None) -> go.Figure:
     # a long behavior ("support contacts per 1,000 AI interactions") on two lines: on one it
     # ran up the side into the chart's title
     f.axis("yaxis", title=dict(text=_wrap(str(alignment.get("behavior", "behavior")), 24)))
-    return f.build(title, height=480, margin=dict(l=90, r=30, t=100, b=70))
+    # the legend (long: each window's slope) under the plot: above it, at 1280 px, it sat on the title
+    return f.build(title, height=520, margin=dict(l=90, r=30, t=80, b=140),
+                   legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0.0))

@@ -364,6 +364,22 @@ def cpvo_slice_note(metrics: list[str], sliced_by: list[str]) -> str | None:
             "runs high; the “AI spend $” measure shares infra out by each feature's interactions instead.")
 
 
+def what_if_interval(res: dict) -> str:
+    """The what-if's interval in words: the 95% CI from the chain's edge intervals, or, when
+    every edge is a count measured in the quarter or an assumption (no sampling error, so
+    the two ends print the same), that the move is the chain's exact arithmetic."""
+    lo, hi = res.get("usd_ci_low"), res.get("usd_ci_high")
+    if lo is None or hi is None:
+        return "No interval: the chain has an edge without an estimate."
+    if not res.get("usd_change") and lo == hi == 0:
+        return "At the quarter's own value nothing moves yet."
+    a, b = charts.fmt_usd(lo, True), charts.fmt_usd(hi, True)
+    if a == b:
+        return (f"No sampling interval ({a}): this chain's edges are counts measured in the quarter and business "
+                "assumptions, so the move is their exact arithmetic; the assumptions' own uncertainty is not in it.")
+    return f"95% CI {a} to {b}, from the chain's edge intervals (the assumptions' own uncertainty is not in it)."
+
+
 def guardrail_line(g: dict) -> str:
     """An audit guardrail (or efficiency bar) in display units and words: the limit, the
     overall value, and where it broke ("violated in billing" when only a domain did)."""

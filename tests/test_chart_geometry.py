@@ -113,3 +113,24 @@ def test_tile_label_drops_only_a_unit_the_value_shows():
     assert labels["tcr"] == "TCR — Task Completion Rate"
     assert labels["tta_p50_s"] == "TTA p50 — Time-to-Accuracy (p50)"
     assert all(len(v) <= 40 for v in labels.values()), labels  # one line of a 1280-px tile
+
+
+def test_explore_panels_label_months_and_quarters_and_name_sides_by_value():
+    import datetime as dt
+
+    import polars as pl
+
+    from pipelines import charts
+
+    a = pl.DataFrame({"period_start": [dt.date(2026, 4, 1), dt.date(2026, 7, 1)], "tcr": [0.80, 0.74]})
+    b = pl.DataFrame({"period_start": [dt.date(2026, 7, 1)], "tcr": [0.70]})
+    f = charts.metric_panels([("Experiment group = treatment", a), ("Experiment group = (none)", b)], ["tcr"],
+                             "quarter")
+    assert list(f.layout.xaxis.tickvals) == ["2026-04-01", "2026-07-01"]
+    assert list(f.layout.xaxis.ticktext) == ["2026Q2", "2026Q3"]  # not Plotly's "Jun 28" under 2026Q3
+    titles = [an.text for an in f.layout.annotations if an.yanchor == "bottom"]
+    assert titles[:2] == ["TCR (%) — treatment", "TCR (%) — (none)"]
+    assert f.layout.title.text.startswith("TCR by quarter — Experiment group: treatment vs (none)")
+    m = charts.metric_panels([("", a)], ["tcr"], "month")
+    assert list(m.layout.xaxis.ticktext) == ["Apr 2026", "Jul 2026"]
+    assert charts.metric_panels([("", a)], ["tcr"], "week").layout.xaxis.tickvals is None  # Plotly's own

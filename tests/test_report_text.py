@@ -338,3 +338,14 @@ def test_cpvo_slice_note_only_for_cpvo_on_a_non_feature_slice():
     assert report.cpvo_slice_note(["cpvo_usd"], ["Feature"]) is None  # infra is split by feature
     note = report.cpvo_slice_note(["tcr", "cpvo_usd"], ["Feature", "Experiment group", "Experiment group"])
     assert note.startswith("CPVO on a slice by experiment group carries the whole platform's infra cost"), note
+
+
+def test_what_if_interval_in_words():
+    assert report.what_if_interval({"usd_ci_low": -3000.0, "usd_ci_high": 1000.0}) == (
+        "95% CI −$3,000 to +$1,000, from the chain's edge intervals (the assumptions' own uncertainty is not in it).")
+    # RΔ's chain: users per point (a count) and revenue per user (an assumption): no sampling error
+    exact = report.what_if_interval({"usd_ci_low": 22_900.0, "usd_ci_high": 22_900.0})
+    assert exact.startswith("No sampling interval (+$22.9k): this chain's edges are counts"), exact
+    assert report.what_if_interval({"usd_ci_low": None, "usd_ci_high": None}).startswith("No interval")
+    at_rest = {"usd_change": 0.0, "usd_ci_low": 0.0, "usd_ci_high": 0.0}  # the slider at the quarter's value
+    assert report.what_if_interval(at_rest) == "At the quarter's own value nothing moves yet."
