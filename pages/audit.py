@@ -113,7 +113,7 @@ c2.metric("Weighted score", f"{latest.get('score'):+.1f}" if latest.get("score")
           help="primary +1, secondary +0.5, guardrail −2 when violated (seed 001)")
 c2.caption(f"on a scale of {scale['low']:+g} to {scale['high']:+g}; keep at {scale['keep_min']:+g} or more")
 signed = latest.get("signed_by")
-c3.metric("Sign-off", f"✔ {signed}" if signed else "✖ pending")
+c3.metric("Sign-off", f"✔ {signed}" if signed else "⏳ pending")  # pending is not a failure
 if not signed:
     c3.caption("awaiting sign-off (below)")
 c4.metric("Decision", str(latest.get("decision") or "pending"))
@@ -176,7 +176,7 @@ with tabs[4], part("alignment"):
         ui.chart(charts.alignment_scatter(align), "audit_alignment", key="alignment")
         if align:
             (st.success if align.get("aligned") else st.warning)(
-                f"{'✔ Aligned' if align.get('aligned') else '⚠ Not aligned'}: {align.get('note', '')}",
+                f"{'Aligned' if align.get('aligned') else 'Not aligned'}: {align.get('note', '')}",  # the icon says it
                 icon=":material/check_circle:" if align.get("aligned") else ":material/warning:")
 with tabs[5], part("guardrail and tier"):
     if tabs[5].open:
@@ -203,7 +203,9 @@ st.subheader("Audit history")
 history = state.get("history") or []
 if history:
     cols = ["audit_id", "created_at", "as_of", "score", "verdict", "decision", "signed_by", "signed_at", "next_due"]
-    ui.table(pl.DataFrame([{c: (None if h.get(c) is None else str(h.get(c))) for c in cols} | {
+    # times to the minute, "—" for what has no value yet (not "None")
+    ui.table(pl.DataFrame([{c: ("—" if h.get(c) is None else str(h.get(c))[:16] if c.endswith("_at")
+                                else str(h.get(c))) for c in cols} | {
         "flags": ", ".join(str(x.get("check", x)) if isinstance(x, dict) else str(x) for x in h.get("flags") or [])}
         for h in history]), "audit_history", key="history")
 

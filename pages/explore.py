@@ -51,9 +51,8 @@ with st.expander("Slices and filters", expanded=True, icon=":material/filter_alt
                             max_value=info["last_date"], key="to", bind=QP)
     d3.caption(f"Data span {info['first_date']} → {info['last_date']}. Leave a slice empty for all of its values; "
                "the URL keeps every choice, so the view can be shared and reopened.")
-ui.explain_ignored_url_values(asked, {
-    "metrics": picked, "grain": [grain], "chart": [kind], **{s: filters[s] for s in da.SLICES},
-    "from": [str(date_from)] if date_from else [], "to": [str(date_to)] if date_to else []})
+taken = {"metrics": picked, "grain": [grain], "chart": [kind], **{s: filters[s] for s in da.SLICES},
+         "from": [str(date_from)] if date_from else [], "to": [str(date_to)] if date_to else []}
 filters = {k: v for k, v in filters.items() if v}
 
 with st.container(border=True):
@@ -66,6 +65,10 @@ with st.container(border=True):
     cmp_a = k3.selectbox("Left", values, index=0, key="cmp_a", bind=QP, disabled=not compare)
     cmp_b = k4.selectbox("Right", values, index=min(1, len(values) - 1), key="cmp_b", bind=QP, disabled=not compare)
 
+ui.explain_ignored_url_values(asked, {**taken, "cmp_by": [da.SLICE_LABELS[cmp_by]]})  # the link names it by label
+if compare and cmp_by in filters:
+    st.caption(f"Compare replaces the {da.SLICE_LABELS[cmp_by].lower()} filter ({', '.join(filters[cmp_by])}) "
+               f"with its two values: {cmp_a} and {cmp_b}.")
 if compare and cmp_a == cmp_b:
     st.warning(f"Left and right are the same {da.SLICE_LABELS[cmp_by].lower()} ({cmp_a}): pick two different "
                "values to compare" + ("; this slice has only one value here." if len(values) < 2 else "."),

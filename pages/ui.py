@@ -155,7 +155,8 @@ def _extra_line(metric: str, row: dict | None) -> str | None:
             return (f"insufficient data: AI users {n_ai:,}, non-AI users {n_non:,} "
                     f"(each group needs ≥ {config.metric_contract()['retention']['min_group_size']})")
         return (f"95% CI [{row['rd_ci_low']:+.1f}, {row['rd_ci_high']:+.1f}] pts · "
-                f"AI users {n_ai:,}, non-AI {n_non:,}")
+                f"AI users {n_ai:,}, non-AI {n_non:,} · the weekly line runs lower: a week's non-AI users "
+                "include regular AI users on their off-days")
     if metric == "tta_p50_s" and row.get("tta_p90_s") is not None:
         return f"p90 {row['tta_p90_s']:.1f} s · {row.get('tta_n') or 0:,} valid outputs with verification"
     if metric == "tcr":

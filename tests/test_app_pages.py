@@ -241,6 +241,27 @@ def test_explore_says_which_weeks_are_partial(demo_db, app_env):
     assert "CPVO on a slice by experiment group carries the whole platform's infra cost" in texts(at)
 
 
+def test_explore_says_compare_replaces_the_filter_and_names_a_wrong_cmp_by(demo_db, app_env):
+    app_env(demo_db)
+    at = open_page("pages/explore.py", {"compare": "true", "cmp_by": "Experiment group",
+                                        "experiment_group": "(none)"})
+    no_failure(at)
+    assert ("Compare replaces the experiment group filter ((none)) with its two values: treatment and (none)."
+            in texts(at))
+    # a link naming the slice by its column name, not its label, falls back to Feature: said
+    at = open_page("pages/explore.py", {"compare": "true", "cmp_by": "experiment_group"})
+    assert at.selectbox(key="cmp_by").value == "feature"
+    assert any("`cmp_by = experiment_group`" in str(w.value) for w in at.warning), [w.value for w in at.warning]
+
+
+def test_audit_history_says_dashes_not_none(demo_db, app_env):
+    app_env(demo_db)
+    at = open_page("pages/audit.py")
+    history = at.dataframe[-1].value
+    assert "None" not in set(history["signed_by"]) and set(history["signed_by"]) == {"—"}
+    assert all(len(v) == 16 for v in history["created_at"])  # to the minute: 2026-12-02 15:19
+
+
 def test_explore_url_state_and_month_grain(demo_db, app_env):
     app_env(demo_db)
     rows = cli_l6(demo_db, "month", domain="billing")
