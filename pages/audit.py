@@ -64,7 +64,7 @@ def run_form() -> None:
         last = info.get("last_date")
         as_of = st.date_input("Audit as of (UTC date; the window is the 8 full ISO weeks before it)",
                               value=(last + dt.timedelta(days=1)) if last else dt.date.today(),
-                              max_value=(last + dt.timedelta(days=1)) if last else None)  # no audit past the data
+                              max_value=(last + dt.timedelta(days=7 - last.weekday())) if last else None)  # data in its last week
         if st.form_submit_button("Run the audit now and record it", icon=":material/play_arrow:"):
             try:
                 audit_id = da.run_audit(as_of)
@@ -174,7 +174,9 @@ with tabs[4], part("alignment"):
     if tabs[4].open:
         align = f.get("alignment") or {}
         ui.chart(charts.alignment_scatter(align), "audit_alignment", key="alignment")
-        if align:
+        if align and align.get("inconclusive"):  # the note starts with "inconclusive: …"
+            st.info(f"{align.get('note', '')[:1].upper()}{align.get('note', '')[1:]}", icon=":material/help:")
+        elif align:
             (st.success if align.get("aligned") else st.warning)(
                 f"{'Aligned' if align.get('aligned') else 'Not aligned'}: {align.get('note', '')}",  # the icon says it
                 icon=":material/check_circle:" if align.get("aligned") else ":material/warning:")

@@ -466,8 +466,20 @@ def check_alignment(weekly: dict, counters_weekly: dict, c: dict, a: dict) -> di
     def moved() -> str:
         return f"({ref['slope'] / per:+.3g} -> {cur['slope'] / per:+.3g} contacts per 1,000{per_words})"
 
+    def noise(r) -> bool:  # the slope's 95% interval spans 0
+        return r["ci_low"] is not None and r["ci_low"] <= 0 <= r["ci_high"]
+
+    inconclusive = False
     if cur["slope"] is None or ref["slope"] is None:
         note.append("too few weeks with both values to compare")
+    elif noise(ref):
+        # no reference relation to hold the audit window against: a "halving" or a "flip" of
+        # a slope that is itself noise says nothing (the demo's flat reference TCR did)
+        inconclusive = True
+        note.append(f"inconclusive: the reference window's slope is within noise (95% interval spans 0), so there "
+                    f"is no reference relation to compare with {moved()}")
+        if noise(cur):
+            note.append("the audit window's slope is within noise too")
     else:
         flipped = (cur["slope"] > 0) != (ref["slope"] > 0)
         halved = not flipped and abs(cur["slope"]) < ratio * abs(ref["slope"])
@@ -480,7 +492,7 @@ def check_alignment(weekly: dict, counters_weekly: dict, c: dict, a: dict) -> di
         if (cur["slope"] > 0) != (expected > 0):
             note.append(f"the audit window's slope has the opposite sign of the expected ({'+' if expected > 0 else '-'})")
         for label, r in (("reference", ref), ("audit", cur)):
-            if r["ci_low"] is not None and r["ci_low"] <= 0 <= r["ci_high"]:
+            if noise(r):
                 note.append(f"the {label} window's slope is within noise (95% interval spans 0)")
     flagged = bool(flipped or halved)
     expected_ok = cur["slope"] is not None and (cur["slope"] > 0) == (expected > 0)
@@ -489,7 +501,8 @@ def check_alignment(weekly: dict, counters_weekly: dict, c: dict, a: dict) -> di
                                     "that week / AI interactions that week"),
             "expected_sign": expected, "unit": "contacts per 1,000 AI interactions per unit of the north star",
             "audit": cur, "reference": ref, "sign_flipped": flipped, "slope_halved": halved,
-            "flagged": flagged, "aligned": (not flagged) and expected_ok, "note": "; ".join(note)}
+            "flagged": flagged, "inconclusive": inconclusive,
+            "aligned": (not flagged) and (not inconclusive) and expected_ok, "note": "; ".join(note)}
 
 
 def check_gaming(l6_ref: dict | None, l6_cur: dict | None, cnt_ref: dict, cnt_cur: dict, c: dict) -> list[dict]:
@@ -731,11 +744,14 @@ def run_audit(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> d
     if isinstance(as_of, dt.datetime):
         as_of = as_of.date()
     weeks = int(a.get("window_weeks", 8))
-    latest_as_of = span["last_date"] + dt.timedelta(days=1)
-    if as_of > latest_as_of:  # it would audit weeks with no data and stay "the latest audit"
-        raise ValueError(f"the audit date {as_of} is after the data (they end on {span['last_date']}): the latest "
-                         f"audit date is {latest_as_of}, the default; choose --as-of {latest_as_of} or earlier")
     w = windows(as_of, weeks)
+    # the window's last week must hold data: an audit further out audits empty weeks and, as
+    # the audit of the newest date, would stay "the latest audit" until the data catch up
+    latest_as_of = span["last_date"] + dt.timedelta(days=7 - span["last_date"].weekday())  # the Monday after
+    if w["window"]["end"] - dt.timedelta(days=6) > span["last_date"]:
+        raise ValueError(f"the audit date {as_of} is after the data (they end on {span['last_date']}): the last "
+                         f"week of its window holds no data; choose --as-of {latest_as_of} or earlier (default: "
+                         f"{span['last_date'] + dt.timedelta(days=1)}, the day after the data)")
     alpha = float(a.get("noise_alpha", 0.05))
     if span["last_date"] < w["window"]["start"] or span["first_date"] > w["window"]["end"]:
         raise ValueError(f"no interactions in the audit window {w['window']['start']} .. {w['window']['end']} "

@@ -209,9 +209,11 @@ def test_run_audit_outside_the_data_is_refused(demo_db, findings):
         with pytest.raises(ValueError, match="no interactions in the audit window"):
             audit.run_audit(con, dt.date(2020, 1, 1))
         # after the data: it would audit empty weeks and stay "the latest audit" for weeks
-        last = con.execute("select max(activity_date) from l6_daily").fetchall()[0][0]
-        with pytest.raises(ValueError, match=f"after the data .* choose --as-of {last + dt.timedelta(days=1)} or earlier"):
-            audit.run_audit(con, last + dt.timedelta(days=2))
+        last = con.execute("select max(activity_date) from l6_daily").fetchall()[0][0]  # Wed 2026-09-30
+        monday = last + dt.timedelta(days=7 - last.weekday())  # 2026-10-05: its window ends Sun 10-04
+        assert audit.run_audit(con, monday)["window"]["end"] == str(monday - dt.timedelta(days=1))
+        with pytest.raises(ValueError, match=f"after the data .* choose --as-of {monday} or earlier"):
+            audit.run_audit(con, monday + dt.timedelta(days=7))  # its last week holds no data
     finally:
         con.close()
     assert findings["reference_empty"] is False  # the default audit has its 8 reference weeks

@@ -188,7 +188,18 @@ def test_alignment_flags_sign_flip_and_halving():
     assert half["slope_halved"] and half["flagged"] and not half["sign_flipped"]
     assert "below 0.5x the reference's (-1 -> -0.4 contacts per 1,000 per point of tcr)" in half["note"]
     held = run(down, same)
-    assert not held["flagged"] and held["aligned"]
+    assert not held["flagged"] and held["aligned"] and not held["inconclusive"]
+    # a reference window whose slope is noise (contacts up and down at random around a flat
+    # line) leaves nothing to hold the audit window against: inconclusive, not "not aligned"
+    noisy = [30 + (5 if i % 2 else -5) for i in range(len(tcr))]  # a zigzag: its slope is checked below
+    res = run(noisy, weak)
+    x = np.array(tcr)
+    y = np.array(noisy, dtype=float)
+    slope, se = _ols_by_hand(x, y)
+    assert res["reference"]["slope"] == pytest.approx(slope)
+    assert slope - 2.447 * se < 0 < slope + 2.447 * se  # t(0.975, 6) = 2.447: within noise
+    assert res["inconclusive"] and not res["flagged"] and not res["aligned"]
+    assert res["note"].startswith("inconclusive: the reference window's slope is within noise")
 
 
 def test_gaming_rule_hr_against_coverage():
@@ -204,3 +215,12 @@ def test_gaming_rule_hr_against_coverage():
     # coverage unchanged: no flag
     (pair,) = audit.check_gaming(ref, dict(cur, adjudicated=9_000, hallucinated=180), cnt, cnt, contract)
     assert pair["primary_improved"] and not pair["flagged"]
+
+
+def _ols_by_hand(x, y):
+    """Slope and its standard error, the textbook formulas."""
+    xm, ym = x.mean(), y.mean()
+    sxx = ((x - xm) ** 2).sum()
+    slope = ((x - xm) * (y - ym)).sum() / sxx
+    resid = y - (ym + slope * (x - xm))
+    return slope, float(np.sqrt((resid ** 2).sum() / (len(x) - 2) / sxx))
