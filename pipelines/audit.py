@@ -550,8 +550,10 @@ def check_gaming(l6_ref: dict | None, l6_cur: dict | None, cnt_ref: dict, cnt_cu
 
         note = (f"{p} improved ({_fmt(p_ref)} -> {_fmt(p_cur)}) while {k} worsened beyond noise "
                 f"({_fmt(k_ref)} -> {_fmt(k_cur)}): possible gaming" if flagged else
-                f"{p} {'improved' if p_improved else 'did not improve'}; {k} "
-                f"{'worsened beyond noise' if k_worse_beyond else 'did not worsen beyond noise'}")
+                f"no sign of gaming: {p} {'improved' if p_improved else 'did not improve'}"
+                + (f", so {k} worsening beyond noise is not its price (worth a look on its own)"
+                   if k_worse_beyond and not p_improved else
+                   f"; {k} {'worsened beyond noise' if k_worse_beyond else 'did not worsen beyond noise'}"))
         out.append({"primary": p, "counter": k, "counter_label": COUNTERS[k][3],
                     "primary_direction": pdir, "counter_direction": kdir,
                     "primary_reference": p_ref, "primary_audit": p_cur,

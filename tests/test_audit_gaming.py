@@ -126,6 +126,7 @@ def test_requery_count_definition(gamed):
 def test_same_tcr_rise_without_counter_movement_is_not_flagged(control):
     p = _pair(control, "tcr", "requery_rate")
     assert p["primary_improved"] and not p["flagged"]
+    assert p["note"] == "no sign of gaming: tcr improved; requery_rate did not worsen beyond noise"
     assert not any(g["flagged"] for g in control["gaming"])
     item = next(i for i in control["scorecard"]["items"] if i["metric"] == "tcr")
     assert item["change"] == "improved" and item["points"] == 1.0
@@ -135,3 +136,18 @@ def test_escalations_before_the_output_do_not_count(control):
     p = _pair(control, "tcr", "completed_escalation_rate")
     assert p["counter_reference"] == 0 and p["counter_audit"] == 0
     assert not p["flagged"]
+
+
+def test_a_counter_worsening_without_the_primary_improving_is_no_gaming_and_says_so(demo_db):
+    # the demo: TCR fell (the planted context-window cut), so CPVO's counter-metric (TCR)
+    # worsened beyond noise while CPVO did not improve; "✔ ok" beside "tcr worsened beyond
+    # noise" read as a contradiction
+    con = warehouse.connect(demo_db, read_only=True)
+    try:
+        f = audit.run_audit(con)
+    finally:
+        con.close()
+    p = _pair(f, "cpvo_usd", "tcr")
+    assert not p["primary_improved"] and p["counter_worsened_beyond_noise"] and not p["flagged"]
+    assert p["note"] == ("no sign of gaming: cpvo_usd did not improve, so tcr worsening beyond noise is not its "
+                         "price (worth a look on its own)")
