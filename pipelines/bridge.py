@@ -1214,7 +1214,9 @@ def _consistency(chain, q, usd, lo, hi, implied, ilo, ihi, edges, reason,
     """(consistent, material, note): consistent = the two 95% intervals overlap (SPEC §4:
     disagreement is judged against the intervals); material = the gap exceeds the
     tolerance, so the disagreement is worth an exec's attention."""
-    metric = chain["ai_metric"]
+    first = chain["nodes"][0]
+    at_value = f"{first['label']} = {_value_text(q.nodes[first['measure']].value, first['unit'])}"  # "Hallucination Rate = 2.97%"
+    label = {n["name"]: n["label"] for n in chain["nodes"]}
     if usd is None and implied is None:
         return None, None, (f"No dollar estimate for {q.label}: "
                             + (reason or "the quarter lacks a holdout comparison") + ".")
@@ -1242,21 +1244,22 @@ def _consistency(chain, q, usd, lo, hi, implied, ilo, ihi, edges, reason,
             return True, material, (f"The chain is an accounting identity at {q.label}'s values: it implies the measured "
                           f"{_usd(usd)} exactly.")
         return True, material, (f"Consistent: the chain implies {_usd(implied)} (95% CI {_usd(ilo)} to {_usd(ihi)}) from "
-                      f"{metric} = {_fmt(q.nodes[chain['nodes'][0]['measure']].value)}, and the {measured} figure is "
+                      f"{at_value}, and the {measured} figure is "
                       f"{_usd(usd)} (95% CI {_usd(lo)} to {_usd(hi)}); the intervals overlap.")
     side = "above" if implied > usd else "below"
     why = ""
     if obs:
         e = obs[0]
-        why = (f" The chain's {e['from']} → {e['to']} edge is observational (dose-response across weeks and "
-               f"slices): something besides {metric} moves {e['to']}, or the relation is not linear.")
+        why = (f" The chain's {label[e['from']]} → {label[e['to']].lower()} edge is observational (dose-response "
+               f"across weeks and slices): something besides {label[e['from']]} moves "
+               f"{label[e['to']].lower()}, or the relation is not linear.")
     elif chain["ai_metric"] == "retention_delta_pts":
         why = (" RΔ compares AI users with non-AI users (observational): users who adopt the AI are more engaged "
                "to begin with, so RΔ credits the AI with retention the holdout comparison does not confirm."
                if implied > usd else
                " RΔ compares AI users with non-AI users (observational) and understates what the holdout measures.")
     return False, True, (f"Inconsistent: the chain implies {_usd(implied)} (95% CI {_usd(ilo)} to {_usd(ihi)}) from "
-                   f"{metric} = {_fmt(q.nodes[chain['nodes'][0]['measure']].value)}, {_usd(abs(implied - usd))[1:]} {side} the "
+                   f"{at_value}, {_usd(abs(implied - usd))[1:]} {side} the "
                    f"{measured} {_usd(usd)} (95% CI {_usd(lo)} to {_usd(hi)}); the intervals do not overlap (the gap is "
                    f"{abs(implied - usd) / max(abs(usd), 1e-9):.1%} of the {measured} figure). Trust the "
                    f"{measured} figure for {q.label}'s impact and treat the chain's what-if as indicative.{why}")
@@ -1266,6 +1269,14 @@ def _fmt(v) -> str:
     if v is None:
         return "n/a"
     return f"{v:.4g}"
+
+
+def _value_text(v, unit: str) -> str:
+    """An AI metric's value in the words an exec reads: 2.97%, +9.08 pts, 8.35 s, $0.0039."""
+    if v is None:
+        return "n/a"
+    return {"share": f"{100 * v:.3g}%", "points": f"{v:+.3g} pts", "seconds": f"{v:.3g} s",
+            "USD per valid output": f"${v:.2g}"}.get(unit, f"{v:.4g} {unit}")
 
 
 def _waterfall(chains: list[dict], by_q: dict[str, dict[str, dict]], labels: list[str]) -> list[dict]:

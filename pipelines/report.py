@@ -135,7 +135,7 @@ def chains_frame(bridge: dict | None) -> pl.DataFrame:
     if not chains:
         return pl.DataFrame()
     return pl.DataFrame([{
-        "chain": c.get("name"), "AI metric": c.get("ai_metric"),
+        "chain": c.get("name"), "AI metric": charts.SHORT.get(c.get("ai_metric"), c.get("ai_metric")),
         "impact (USD)": c.get("usd_impact"), "95% CI low": c.get("usd_ci_low"),
         "95% CI high": c.get("usd_ci_high"), "P&L reading": charts.pnl_word(c),
         "measured against": ("the holdout (causal)" if against_holdout(c)

@@ -428,3 +428,16 @@ def test_tiny_source_without_a_holdout_does_not_break_the_bridge(tmp_path):
         assert res["nodes"][0]["change"] is not None
     finally:
         c.close()
+
+
+def test_chain_notes_name_the_metric_and_its_value_as_an_exec_reads_them(rep):
+    import re
+
+    # "from hr = 0.02973" and "hr → corrections_escalations_per_100" were column names and raw floats
+    for c in rep["chains"]:
+        assert not re.search(r"\b(tcr|hr|retention_delta_pts|tta_p50_s|cpvo_usd) = ", c["note"]), c["note"]
+        assert not re.search(r"\d\.\d{5,}", c["note"]), c["note"]
+    assert bridge._value_text(0.02973, "share") == "2.97%"
+    assert bridge._value_text(9.0816, "points") == "+9.08 pts"
+    assert bridge._value_text(8.3491, "seconds") == "8.35 s"
+    assert bridge._value_text(0.0039284, "USD per valid output") == "$0.0039"
