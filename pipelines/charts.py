@@ -144,6 +144,21 @@ def tile_label(metric: str) -> str:
     return f"{SHORT.get(metric, metric)} — {label}"
 
 
+def fmt_slope(metric: str, per_week: float) -> str:
+    """A trend per week in display units, never in e-notation: "+0.089 pts" for a share,
+    "+0.243 s", "+$0.000074" for CPVO (which moves in millionths of a dollar)."""
+    v = per_week * scale(metric)
+    unit = _meta(metric)["unit"]
+    if unit == "USD":
+        digits = max(2, 1 - math.floor(math.log10(abs(v)))) if v else 2  # two significant digits
+        return f"{'+' if v >= 0 else '−'}${abs(v):.{digits}f}"
+    text = f"{v:+.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:+.2e}"
+    if "e" in text:  # tiny: as many decimals as it takes
+        digits = 2 - math.floor(math.log10(abs(v)))
+        text = f"{v:+.{digits}f}"
+    return text + {"share": " pts", "seconds": " s", "points": " pts"}.get(unit, "")
+
+
 def fmt_beside(metric: str, v: float | None, limit: float | None) -> tuple[str, str]:
     """A value and the limit it is read against, in display units, with as many more
     decimals (up to 4) as it takes for two different numbers not to print the same: a CPVO
@@ -981,6 +996,10 @@ def reliability_diagram(bins: list[dict], ece: float | None = None,
     return f.build(title)
 
 
+COUNTER_NAMES = {"requery_rate": "re-queries", "completed_escalation_rate": "escalations after completion",
+                 "hr_coverage": "adjudication coverage"}  # the audit's counter-metrics, short
+
+
 def gaming_pairs(pairs: list[dict], title: str = "Anti-gaming: each primary metric beside its counter-metric") -> go.Figure:
     """Change of each primary metric and its counter-metric (relative %, against the
     reference window), every pair of the audit: a counter-metric with no relative change to
@@ -988,7 +1007,10 @@ def gaming_pairs(pairs: list[dict], title: str = "Anti-gaming: each primary metr
     rows = [p for p in pairs or [] if not _bad(p.get("primary_change"))]
     if not rows:
         return empty_figure(title, "No gaming checks in this audit.")
-    labels = [_wrap(f"{p.get('primary', '?')} vs {p.get('counter', '?')}", 18)
+    def name(m) -> str:  # "TCR", "re-queries within 5 minutes …": never a column name
+        return SHORT.get(m) or str(COUNTER_NAMES.get(m, m)).replace("_", " ")
+
+    labels = [_wrap(f"{name(p.get('primary', '?'))} vs {name(p.get('counter', '?'))}", 18)
               + ("<br>⚠ flagged" if p.get("flagged") or p.get("flag") else "<br>✔ ok") for p in rows]
 
     def why_none(p) -> str:
@@ -1033,7 +1055,7 @@ def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
         s = scale(m)
         t = axis_title(m)
         if not _bad(slope):
-            t += f"<br><sup>{slope * s:+.3g}/wk"
+            t += f"<br><sup>{fmt_slope(m, slope)}/wk"
             wk = d.get("weeks_to_red")
             t += (" · already red" if wk == 0 else "" if _bad(wk) else
                   " · red within 1 wk" if wk < 1 else f" · red in {wk:.0f} wk")  # not "red in 0 wk"

@@ -134,3 +134,23 @@ def test_explore_panels_label_months_and_quarters_and_name_sides_by_value():
     m = charts.metric_panels([("", a)], ["tcr"], "month")
     assert list(m.layout.xaxis.ticktext) == ["Apr 2026", "Jul 2026"]
     assert charts.metric_panels([("", a)], ["tcr"], "week").layout.xaxis.tickvals is None  # Plotly's own
+
+
+def test_fmt_slope_in_display_units_never_in_e_notation():
+    from pipelines import charts
+
+    assert charts.fmt_slope("cpvo_usd", 7.4e-05) == "+$0.000074"  # was "+7.4e-05"
+    assert charts.fmt_slope("cpvo_usd", -3e-06) == "−$0.0000030"
+    assert charts.fmt_slope("tcr", -0.0217) == "-2.17 pts"  # a share's slope in points
+    assert charts.fmt_slope("tta_p50_s", 0.243) == "+0.243 s"
+    assert charts.fmt_slope("hitl_per_100", 0.525) == "+0.525"
+    assert charts.fmt_slope("hr", 0.000004) == "+0.000400 pts"  # three significant digits, as .3g
+
+
+def test_gaming_pairs_name_metrics_not_columns():
+    from pipelines import charts
+
+    f = charts.gaming_pairs([{"primary": "cpvo_usd", "counter": "tcr", "primary_change": 1.0, "counter_change": -2.0},
+                             {"primary": "tcr", "counter": "requery_rate", "primary_change": 1.0,
+                              "counter_change": 2.0}])
+    assert [x.split("<br>")[0] for x in f.data[0].x] == ["CPVO vs TCR", "TCR vs re-queries"]
