@@ -158,7 +158,7 @@ def test_explore_filter_change_and_shared_url(server, browser):
     page = ctx.new_page()
     page.goto(shared + "&domain=billing&compare=true&cmp_by=Segment", wait_until="domcontentloaded")
     settle(page)
-    chart_title_has(page, "Segment = ")
+    chart_title_has(page, "— Segment: ")  # "TCR, HR by month — Segment: enterprise vs free"
     text = page.locator('[data-testid="stMain"]').inner_text()
     assert "by month" in text and "Domain: billing" in text
     # two slices side by side, two metrics: one figure, four panels, each with its line drawn
