@@ -113,7 +113,7 @@ c2.metric("Weighted score", f"{latest.get('score'):+.1f}" if latest.get("score")
           help="primary +1, secondary +0.5, guardrail −2 when violated (seed 001)")
 c2.caption(f"on a scale of {scale['low']:+g} to {scale['high']:+g}; keep at {scale['keep_min']:+g} or more")
 signed = latest.get("signed_by")
-c3.metric("Sign-off", f"✔ {signed}" if signed else "⏳ pending")  # pending is not a failure
+c3.metric("Sign-off", f"✔ {signed}" if signed else "○ pending")  # pending is not a failure (✖); ⏳ lacks a glyph
 if not signed:
     c3.caption("awaiting sign-off (below)")
 c4.metric("Decision", str(latest.get("decision") or "pending"))
