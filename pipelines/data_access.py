@@ -271,6 +271,12 @@ def _bridge_metrics_cached(db: str, stamp: int, by: str, filters: dict, date_fro
             raise WarehouseUnavailable(
                 "This warehouse was built before the bridge measures existed (no tickets_daily table): "
                 "rebuild it with `python -m pipelines run --source DIR` or `python -m pipelines demo`.")
+        if not con.execute("select count(*) from information_schema.columns where table_name = 'tickets_daily' "
+                           "and column_name = 'user_known'").fetchall()[0][0]:
+            raise WarehouseUnavailable(
+                "This warehouse was built before tickets told known users from unknown ones (tickets_daily has no "
+                "user_known column): rebuild it with `python -m pipelines run --source DIR` or "
+                "`python -m pipelines demo`.")
         return bridge_metrics.table(con, by, filters or None, date_from, date_to)
 
 

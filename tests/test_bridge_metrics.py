@@ -232,3 +232,50 @@ def test_gate_warnings_on_an_input_reach_the_measures_that_read_it():
     assert bridge_metrics.touched("bridge", "bridge_nodes") == []
     assert bridge_metrics.support_applies({"segment": ["pro"]}) and not bridge_metrics.support_applies(
         {"domain": ["code"]})
+
+
+@pytest.fixture(scope="module")
+def ghost_db():
+    """u1 pro/treatment, u2 free with no experiment group, and a ticket of a user the users
+    table does not know (support tickets carry no foreign-key check)."""
+    tables = {
+        "users": [user("u1", "pro", "treatment"), user("u2", "free", None)],
+        "interactions": [interaction("a1", f"{D10} 09:00:00", "u1", cost_usd=0.010)],
+        "adjudications": [], "interventions": [],
+        "user_activity": [{"user_id": "u1", "activity_date": D10}],
+        "support_tickets": [_ticket("t1", "u1", f"{D10} 09:30:00", 30.0),
+                            _ticket("t2", "u2", f"{D11} 10:00:00", 45.0),
+                            _ticket("t3", "ghost", f"{D12} 10:00:00", 60.0)],
+        "infra_costs": [],
+    }
+    work = scratch_dir("bridge_metrics_ghost")
+    source = write_source(work / "source", tables)
+    path = work / "wh.duckdb"
+    run_source(source, path, expect=None)
+    return path
+
+
+def test_none_slice_counts_known_users_without_a_value_not_unknown_users(ghost_db):
+    every = _table(ghost_db, "week")[WEEK]  # every non-holdout ticket, the unknown user's too
+    assert every["agent_hours"] == pytest.approx((30 + 45 + 60) / 60)
+    none = _table(ghost_db, "week", experiment_group=["(none)"])[WEEK]  # u2's ticket only
+    assert none["agent_hours"] == pytest.approx(45 / 60) and none["interactions"] == 0
+    assert _table(ghost_db, "week", segment=["(none)"]) == {}  # both known users have a segment
+    both = _table(ghost_db, "week", experiment_group=["treatment", "(none)"])[WEEK]
+    assert both["agent_hours"] == pytest.approx((30 + 45) / 60)
+
+
+def test_a_warehouse_built_before_user_known_says_rebuild(ghost_db, tmp_path):
+    import shutil
+
+    import duckdb
+
+    from pipelines import data_access as da
+
+    old = tmp_path / "old.duckdb"
+    shutil.copy(ghost_db, old)
+    con = duckdb.connect(str(old))
+    con.execute("alter table tickets_daily drop column user_known")
+    con.close()
+    with pytest.raises(da.WarehouseUnavailable, match="no user_known column.*rebuild it"):
+        da.explore("week", None, metrics=["agent_hours"], db=old)

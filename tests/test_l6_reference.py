@@ -173,11 +173,12 @@ def _reference_bridge(con, tables, by, filters):
                   "support_contacts_per_1k": None, "agent_hours": None, "support_cost_usd": None}
     if not set(filters) & {"feature", "domain", "model_version"}:
         tk = con.sql("select user_id, created_ts, handle_time_min from stg_support_tickets").pl()
-        tk = tk.join(users, on="user_id", how="left").with_columns(date=pl.col("created_ts").dt.date())
+        tk = tk.join(users.with_columns(known=pl.lit(True)), on="user_id", how="left").with_columns(
+            date=pl.col("created_ts").dt.date(), known=pl.col("known").fill_null(False))
         if "experiment_group" not in filters:  # the users who can use the AI feature
             tk = tk.filter(pl.col("experiment_group").fill_null("") != "holdout")
         for k, v in filters.items():
-            tk = tk.filter(_matches(k, v))
+            tk = tk.filter(_matches(k, v) & (pl.col("known") | pl.col(k).is_not_null()))  # (none): known users
         for p, row in out.items():
             row.update(support_contacts_per_1k=0.0, agent_hours=0.0, support_cost_usd=0.0)
         tk = tk.with_columns(period=pl.col("date").map_elements(lambda d: period_of(d, by), return_dtype=pl.Date))

@@ -6,14 +6,15 @@
 -- $experiment_groups names the groups (then exactly those, holdout included).
 -- Parameters:
 --   $grain                          'day' | 'week' | 'month' | 'quarter'
---   $segments, $experiment_groups   user-attribute slices (list or null); a user with no
---                                   value matches $null_label
+--   $segments, $experiment_groups   user-attribute slices (list or null); a known user
+--                                   with no value matches $null_label (a ticket of a user
+--                                   not in users matches no named slice value)
 --   $date_from, $date_to            optional date range on the creation date (or null)
 with tickets as (
     select * from tickets_daily
-    where ($segments is null or list_contains($segments, coalesce(segment, $null_label)))
+    where ($segments is null or list_contains($segments, coalesce(segment, case when user_known then $null_label end)))
       and (case when $experiment_groups is null then experiment_group is distinct from 'holdout'
-                else list_contains($experiment_groups, coalesce(experiment_group, $null_label)) end)
+                else list_contains($experiment_groups, coalesce(experiment_group, case when user_known then $null_label end)) end)
       and ($date_from is null or created_date >= $date_from)
       and ($date_to is null or created_date <= $date_to)
 ),
