@@ -64,7 +64,7 @@ def run_form() -> None:
         last = info.get("last_date")
         as_of = st.date_input("Audit as of (UTC date; the window is the 8 full ISO weeks before it)",
                               value=(last + dt.timedelta(days=1)) if last else dt.date.today(),
-                              max_value=(last + dt.timedelta(days=7 - last.weekday())) if last else None)  # data in its last week
+                              max_value=da.latest_audit_date(last) if last else None)  # data in its last week
         if st.form_submit_button("Run the audit now and record it", icon=":material/play_arrow:"):
             try:
                 audit_id = da.run_audit(as_of)

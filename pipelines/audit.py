@@ -730,6 +730,12 @@ def check_guardrails(con, w: dict, l6_cur: dict | None, c: dict) -> list[dict]:
     return rows
 
 
+def latest_audit_date(last_date: dt.date) -> dt.date:
+    """The latest audit date (as of) for data ending on `last_date`: the Monday after its
+    week, whose window's last week still holds data (run_audit refuses a later one)."""
+    return last_date + dt.timedelta(days=7 - last_date.weekday())
+
+
 # ====================================================================== run
 def run_audit(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> dict:
     """Compute every finding of one audit (no write). as_of: the audit date (default: the
@@ -749,7 +755,7 @@ def run_audit(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> d
     w = windows(as_of, weeks)
     # the window's last week must hold data: an audit further out audits empty weeks and, as
     # the audit of the newest date, would stay "the latest audit" until the data catch up
-    latest_as_of = span["last_date"] + dt.timedelta(days=7 - span["last_date"].weekday())  # the Monday after
+    latest_as_of = latest_audit_date(span["last_date"])
     if w["window"]["end"] - dt.timedelta(days=6) > span["last_date"]:
         raise ValueError(f"the audit date {as_of} is after the data (they end on {span['last_date']}): the last "
                          f"week of its window holds no data; choose --as-of {latest_as_of} or earlier (default: "

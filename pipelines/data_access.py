@@ -839,6 +839,11 @@ def run_audit(as_of: dt.date | None = None, db: str | Path | None = None) -> str
     return str(audit_id)
 
 
+def latest_audit_date(last_date: dt.date) -> dt.date:
+    """audit.latest_audit_date: the audit form's last choosable date."""
+    return _module("audit").latest_audit_date(last_date)
+
+
 def sign_audit(audit_id: Any, name: str, decision: str, db: str | Path | None = None) -> Any:
     audit = _module("audit")
     res = audit.sign(db_path(db), audit_id, name, decision)
