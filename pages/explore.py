@@ -156,6 +156,8 @@ colcfg["tta_p90_s"] = st.column_config.NumberColumn("TTA p90", format="%.2f s")
 colcfg["rd_ci_low"] = st.column_config.NumberColumn("RΔ 95% CI low", format="%+.2f pts")
 colcfg["rd_ci_high"] = st.column_config.NumberColumn("RΔ 95% CI high", format="%+.2f pts")
 colcfg["ce_n"] = st.column_config.NumberColumn("corrected or escalated", format="%d")
+colcfg["interactions"] = st.column_config.NumberColumn("interactions", format="localized")  # 13,170
+colcfg.update({f"{m}_status": st.column_config.TextColumn(f"{charts.SHORT[m]} status") for m in l6_shown})
 bridge_shown = [m for m in metrics if m not in config.METRICS]
 st.subheader("The numbers behind the charts")
 st.caption("Rates are fractions (shown as %), RΔ in points, TTA in seconds, CPVO in USD — the same numbers as "
