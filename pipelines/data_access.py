@@ -138,18 +138,15 @@ def _norm_filters(filters: dict | None) -> dict:
 
 
 def _slice_sql(filters: dict, params: dict, alias: str = "") -> str:
-    """A where-clause over allow-listed slice columns; null slice values match `(none)`."""
+    """A where-clause over allow-listed slice columns; null slice values match `(none)`, as
+    in sql/queries/l6.sql (a bound null label matched by coalesce)."""
     clauses = []
     pre = f"{alias}." if alias else ""
     for name, values in filters.items():
         col = {s: s for s in SLICES}[name]  # allow-list lookup: identifiers never come from input
-        key = f"f_{name}"
-        real = [v for v in values if v != NULL_LABEL]
-        params[key] = real
-        cond = f"list_contains(${key}, {pre}{col})"
-        if NULL_LABEL in values:
-            cond = f"({cond} or {pre}{col} is null)"
-        clauses.append(cond)
+        params[f"f_{name}"] = list(values)
+        params["null_label"] = NULL_LABEL
+        clauses.append(f"list_contains($f_{name}, coalesce({pre}{col}, $null_label))")
     return " and ".join(clauses) if clauses else "true"
 
 

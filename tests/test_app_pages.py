@@ -229,6 +229,20 @@ def test_explore_selects_users_outside_the_experiment(demo_db, app_env):
     assert list(_table(at)["interactions"]) == [r["interactions"] for r in cli_l6(demo_db, "quarter")]
 
 
+def test_drill_down_of_users_outside_the_experiment_counts_like_plain_sql(demo_db, app_env):
+    from pipelines import data_access as da
+
+    app_env(demo_db)
+    con = duckdb.connect(str(demo_db), read_only=True)
+    none, both = con.execute("""
+        select count(*) filter (where experiment_group is null),
+               count(*) filter (where feature = 'code_assistant') from int_interactions""").fetchall()[0]
+    con.close()
+    assert da.interactions_page({"experiment_group": ["(none)"]}, None, None, db=demo_db)["total"] == none
+    assert da.interactions_page({"experiment_group": ["treatment", "(none)"], "feature": ["code_assistant"]},
+                                None, None, db=demo_db)["total"] == both
+
+
 def test_explore_says_which_weeks_are_partial(demo_db, app_env):
     app_env(demo_db)
     at = open_page("pages/explore.py", {"grain": "week"})
