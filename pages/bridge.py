@@ -42,13 +42,9 @@ if split["total"] is not None:
 causal = rep.get("causal") or {}
 if causal:
     st.subheader("Treatment vs holdout (causal, intention-to-treat)")
-    causal_df = pl.DataFrame([{"measure": v.get("label") or k, "unit": v.get("unit"),
-                               "treatment": v.get("treatment"), "holdout": v.get("holdout"),
-                               "difference": v.get("diff"), "95% CI low": v.get("ci_low"),
-                               "95% CI high": v.get("ci_high"), "users (treatment)": v.get("n_treatment"),
-                               "users (holdout)": v.get("n_holdout"), "method": v.get("method")}
-                              for k, v in causal.items()])
-    ui.table(causal_df, f"bridge_causal_{quarter}", key="causal")
+    ui.table(report.causal_frame(rep), f"bridge_causal_{quarter}", key="causal",
+             csv=report.causal_frame(rep, for_csv=True))
+    st.caption("Method: " + "; ".join(report.causal_methods(rep)) + ".")
 
 # ------------------------------------------------------------------ chains
 chains = rep.get("chains") or []
@@ -92,11 +88,8 @@ for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
                 st.info(c["note"], icon=":material/info:")
         ui.chart(charts.chain_diagram(c, f"{c.get('name')} — {quarter}"), f"chain_{c.get('name')}_{quarter}",
                  key=f"chain_{i}")
-        steps = pl.DataFrame([{"from": s.get("from"), "to": s.get("to"), "method": charts.edge_kind(s),
-                               "estimate": s.get("estimate"), "95% CI low": s.get("ci_low"),
-                               "95% CI high": s.get("ci_high"), "unit": s.get("unit"),
-                               "how it was obtained": s.get("basis")} for s in c.get("steps") or []])
-        ui.table(steps, f"chain_steps_{c.get('name')}_{quarter}", key=f"steps_{i}")
+        ui.table(report.steps_frame(c), f"chain_steps_{c.get('name')}_{quarter}", key=f"steps_{i}",
+                 csv=report.steps_frame(c, for_csv=True))
 
 # ------------------------------------------------------------------ what-if
 st.subheader("What if?")

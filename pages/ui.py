@@ -192,9 +192,11 @@ def chart(fig: go.Figure, name: str, key: str, data: pl.DataFrame | None = None)
                                icon=":material/download:", key=f"csv_{key}", on_click="ignore")
 
 
-def table(df: pl.DataFrame, name: str, key: str, **kw) -> None:
+def table(df: pl.DataFrame, name: str, key: str, csv: pl.DataFrame | None = None, **kw) -> None:
+    """A table and its CSV download: the table itself, or `csv` (the same rows with every
+    number in full) when the table shows them as text."""
     st.dataframe(df, hide_index=True, key=f"table_{key}", **kw)
-    st.download_button("CSV", data=da.to_csv(df), file_name=f"{slug(name)}.csv", mime="text/csv",
+    st.download_button("CSV", data=da.to_csv(df if csv is None else csv), file_name=f"{slug(name)}.csv", mime="text/csv",
                        icon=":material/download:", key=f"csv_{key}", on_click="ignore")
 
 

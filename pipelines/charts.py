@@ -754,14 +754,17 @@ def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dic
     return f.build(title, height=520, showlegend=False, margin=dict(l=90, r=30, t=100, b=110))
 
 
-def _fmt_num(v: Any, unit: str = "") -> str:
+def fmt_num(v: Any, unit: str = "") -> str:
+    """A number as the chain diagram and the bridge tables print it: whole with thousands
+    separators from 100 ("3,286", "−54,131,009"), two decimals from 1 ("61.51"), three
+    significant digits below ("−0.0191"); a minus sign, not a hyphen; "n/a" for none."""
     if _bad(v):
         return "n/a"
     if unit in ("USD", "$", "usd"):
         return fmt_usd(v, signed=True)
     a = abs(v)
     s = f"{v:,.0f}" if a >= 100 else (f"{v:.2f}" if a >= 1 else f"{v:.3g}")
-    return f"{s} {unit}".strip()
+    return f"{s.replace('-', '−')} {unit}".strip()
 
 
 def _wrap(text: str, width: int) -> str:
@@ -831,7 +834,7 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
             if node in config.METRICS:
                 text += f"<br>{fmt_value(node, v)}"
             elif not last:
-                value_line = f"{_fmt_num(v)} {nd.get('unit') or ''}"
+                value_line = f"{fmt_num(v)} {nd.get('unit') or ''}"
                 text += f"<br>{_wrap(value_line, 24)}"
         if last and not _bad(chain.get("usd_impact")):
             text += (f"<br>{fmt_usd(chain['usd_impact'], True)}<br>({pnl_word(chain)})"
@@ -847,8 +850,8 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
         how = edge_kind(s)
         exact = s.get("ci_low") is not None and s.get("ci_low") == s.get("ci_high")
         interval = ("exact (no sampling error)" if exact else
-                    f"95% CI [{_fmt_num(s.get('ci_low'))}, {_fmt_num(s.get('ci_high'))}]")
-        label = (f"<b>{_fmt_num(s.get('estimate'))}</b> <i>{how}</i><br>{interval}<br>"
+                    f"95% CI [{fmt_num(s.get('ci_low'))}, {fmt_num(s.get('ci_high'))}]")
+        label = (f"<b>{fmt_num(s.get('estimate'))}</b> <i>{how}</i><br>{interval}<br>"
                  f"<span style='font-size:11px'>{_wrap(s.get('unit', ''), 30)}</span>")
         f.annotations.append(dict(x=(x0 + x1) / 2, y=0.9, xref="x", yref="y", text=label, showarrow=False,
                                   font=dict(size=13, color="#323f4b"), align="center",
@@ -883,8 +886,8 @@ def what_if_chart(res: dict, title: str) -> go.Figure:
         else:
             if not _bad(ch) and not _bad(cur) and abs(ch) <= 1e-9 * max(1.0, abs(cur)):
                 ch = 0.0  # float noise of an unmoved node (e.g. -1.7e-10), not a change
-            body = f"{_fmt_num(cur)} → {_fmt_num(new)}"
-            delta = f"{'+' if not _bad(ch) and ch >= 0 else ''}{_fmt_num(ch)}"
+            body = f"{fmt_num(cur)} → {fmt_num(new)}"
+            delta = f"{'+' if not _bad(ch) and ch >= 0 else ''}{fmt_num(ch)}"
         text = (f"<b>{_wrap(nd.get('label') or nd.get('node', '?'), 18)}</b><br>{body}<br>"
                 f"<b>Δ {delta}</b>")
         if last and not _bad(res.get("usd_ci_low")) and res.get("usd_change"):  # not at rest

@@ -155,6 +155,78 @@ def chains_frame(bridge: dict | None) -> pl.DataFrame:
 USD_COLUMNS = ("impact (USD)", "95% CI low", "95% CI high")
 
 
+def _causal_text(v, unit: str | None, diff: bool = False) -> str:
+    """A treatment-vs-holdout figure in its unit: shares in % (their difference in points),
+    dollars per user in $, anything else as the chain diagram prints numbers."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if unit == "share":
+        return (f"{100 * v:+.2f} pts" if diff else f"{100 * v:.1f}%").replace("-", "−")
+    if unit and unit.startswith("USD"):
+        return ("+" if diff and v >= 0 else "") + ("−" if v < 0 else "") + f"${abs(v):,.2f}"
+    return ("+" if diff and v >= 0 else "") + charts.fmt_num(v)
+
+
+def causal_frame(bridge: dict | None, for_csv: bool = False) -> pl.DataFrame:
+    """The treatment-vs-holdout measures of a bridge report. On screen one short row per
+    measure (values in their unit, the interval beside the difference, both group sizes in one
+    column: ten columns did not fit a 1280-px screen); `for_csv`: every number in full."""
+    causal = (bridge or {}).get("causal") or {}
+    rows = [dict(v, key=k) for k, v in causal.items()]
+    if for_csv:
+        return pl.DataFrame([{"measure": r.get("label") or r["key"], "unit": r.get("unit"),
+                              "treatment": r.get("treatment"), "holdout": r.get("holdout"),
+                              "difference": r.get("diff"), "95% CI low": r.get("ci_low"),
+                              "95% CI high": r.get("ci_high"), "users (treatment)": r.get("n_treatment"),
+                              "users (holdout)": r.get("n_holdout"), "method": r.get("method")} for r in rows])
+
+    def users(n):
+        return "n/a" if n is None else f"{n:,}"
+
+    return pl.DataFrame([{
+        "measure": r.get("label") or r["key"],
+        "treatment": _causal_text(r.get("treatment"), r.get("unit")),
+        "holdout": _causal_text(r.get("holdout"), r.get("unit")),
+        "difference (95% CI)": (f"{_causal_text(r.get('diff'), r.get('unit'), True)} "
+                                f"[{_causal_text(r.get('ci_low'), r.get('unit'), True)}, "
+                                f"{_causal_text(r.get('ci_high'), r.get('unit'), True)}]"),
+        "users (treatment / holdout)": f"{users(r.get('n_treatment'))} / {users(r.get('n_holdout'))}",
+    } for r in rows], schema={c: pl.Utf8 for c in ("measure", "treatment", "holdout", "difference (95% CI)",
+                                                   "users (treatment / holdout)")})
+
+
+def causal_methods(bridge: dict | None) -> list[str]:
+    """The treatment-vs-holdout methods, each once (the table's caption)."""
+    methods = [v.get("method") for v in ((bridge or {}).get("causal") or {}).values() if v.get("method")]
+    return list(dict.fromkeys(m.split(": ", 1)[-1] for m in methods))  # without the estimator's id ("welch_t: ")
+
+
+def steps_frame(chain: dict, for_csv: bool = False) -> pl.DataFrame:
+    """A chain's edges: from and to (node labels), how each was obtained (bridge.edge_kind, as
+    the diagram says it), the estimate and its interval as the diagram prints them, the unit
+    and the basis; `for_csv`: node ids and every number in full."""
+    steps = chain.get("steps") or []
+    if for_csv:
+        return pl.DataFrame([{"from": s.get("from"), "to": s.get("to"), "method": charts.edge_kind(s),
+                              "estimate": s.get("estimate"), "95% CI low": s.get("ci_low"),
+                              "95% CI high": s.get("ci_high"), "unit": s.get("unit"),
+                              "how it was obtained": s.get("basis")} for s in steps])
+    label = {nd.get("node"): nd.get("label") or nd.get("node") for nd in chain.get("nodes") or []}
+
+    def interval(s):
+        lo, hi = s.get("ci_low"), s.get("ci_high")
+        if lo is not None and lo == hi:
+            return "exact (no sampling error)"
+        return f"[{charts.fmt_num(lo)}, {charts.fmt_num(hi)}]"
+
+    return pl.DataFrame([{"from": label.get(s.get("from"), s.get("from")), "to": label.get(s.get("to"), s.get("to")),
+                          "method": charts.edge_kind(s), "estimate": charts.fmt_num(s.get("estimate")),
+                          "95% CI": interval(s), "unit": s.get("unit"), "how it was obtained": s.get("basis")}
+                         for s in steps],
+                        schema={c: pl.Utf8 for c in ("from", "to", "method", "estimate", "95% CI", "unit",
+                                                     "how it was obtained")})
+
+
 def chains_print(bridge: dict | None) -> tuple[pl.DataFrame, list[str]]:
     """The chain table for print (the PDF): one short row per chain, dollars written out
     ("−$343", "−$3,222 to +$2,536"), and each chain's consistency note as a sentence under

@@ -523,9 +523,9 @@ def test_bridge_edge_method_reads_the_same_in_the_diagram_and_the_table(demo_db,
     diagram = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["annotations"]
     kinds = [a["text"].split("<i>")[1].split("</i>")[0] for a in diagram if "<i>" in a.get("text", "")]
     assert list(steps["method"]) == kinds
-    row = steps[steps["to"] == "support_cost_usd"]
+    row = steps[steps["to"] == "Support cost"]
     assert list(row["method"]) == ["assumption"]
-    assert list(row["estimate"]) == [bridge._value(bridge.assumptions(), "agent_cost_per_hour_usd")]
+    assert list(row["estimate"]) == [f"{bridge._value(bridge.assumptions(), 'agent_cost_per_hour_usd'):.2f}"]
 
 
 def test_pages_explain_a_warehouse_without_results(tmp_path, app_env):

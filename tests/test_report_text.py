@@ -349,3 +349,51 @@ def test_what_if_interval_in_words():
     assert report.what_if_interval({"usd_ci_low": None, "usd_ci_high": None}).startswith("No interval")
     at_rest = {"usd_change": 0.0, "usd_ci_low": 0.0, "usd_ci_high": 0.0}  # the slider at the quarter's value
     assert report.what_if_interval(at_rest) == "At the quarter's own value nothing moves yet."
+
+
+CAUSAL_REPORT = {"causal": {
+    "retained_7d_share": {"label": "Retained 7 days", "unit": "share", "treatment": 0.8615, "holdout": 0.8363,
+                          "diff": 0.0252, "ci_low": 0.0056, "ci_high": 0.0448, "n_treatment": 12435,
+                          "n_holdout": 1521, "method": "welch_t: difference of per-user means"},
+    "support_cost_per_user_usd": {"label": "Support cost per user", "unit": "USD per user", "treatment": 4.7062,
+                                  "holdout": 5.6505, "diff": -0.9444, "ci_low": -1.4953, "ci_high": -0.3934,
+                                  "n_treatment": 12674, "n_holdout": 1567,
+                                  "method": "welch_t: difference of per-user means"},
+    "tickets_per_user": {"label": "Tickets per user", "unit": "contacts per user", "treatment": 0.38504,
+                         "holdout": 0.51819, "diff": -0.13315, "ci_low": -0.17673, "ci_high": -0.08956,
+                         "n_treatment": 12674, "n_holdout": 1567, "method": "welch_t: difference of per-user means"}}}
+
+
+def test_causal_frame_prints_each_measure_in_its_unit_in_five_columns():
+    # ten columns of raw 4-decimal floats were cut at 1280 px; by hand: 0.8615 -> 86.2%,
+    # 0.0252 -> +2.52 pts, -0.9444 -> −$0.94, 0.38504 -> 0.385 (three significant digits)
+    df = report.causal_frame(CAUSAL_REPORT)
+    assert df.columns == ["measure", "treatment", "holdout", "difference (95% CI)", "users (treatment / holdout)"]
+    assert df.row(0) == ("Retained 7 days", "86.2%", "83.6%", "+2.52 pts [+0.56 pts, +4.48 pts]", "12,435 / 1,521")
+    assert df.row(1) == ("Support cost per user", "$4.71", "$5.65", "−$0.94 [−$1.50, −$0.39]", "12,674 / 1,567")
+    assert df.row(2) == ("Tickets per user", "0.385", "0.518", "−0.133 [−0.177, −0.0896]", "12,674 / 1,567")
+    full = report.causal_frame(CAUSAL_REPORT, for_csv=True)  # the CSV keeps every number
+    assert full["difference"].to_list() == [0.0252, -0.9444, -0.13315]
+    assert full["users (holdout)"].to_list() == [1521, 1567, 1567]
+    assert report.causal_methods(CAUSAL_REPORT) == ["difference of per-user means"]
+
+
+def test_steps_frame_prints_the_estimates_as_the_diagram_does():
+    chain = {"nodes": [{"node": "cpvo_usd", "label": "Cost per Valid Output"},
+                       {"node": "valid_outputs", "label": "Valid outputs"},
+                       {"node": "ai_spend_usd", "label": "AI spend"}],
+             "steps": [{"from": "cpvo_usd", "to": "valid_outputs", "method": "observational", "estimator": "conversion",
+                        "estimate": -54131008.79, "ci_low": -54131008.79, "ci_high": -54131008.79,
+                        "unit": "valid outputs per (USD per valid output)", "basis": "identity"},
+                       {"from": "valid_outputs", "to": "ai_spend_usd", "method": "observational", "estimator": "wls",
+                        "estimate": -0.0191029, "ci_low": -0.0194663, "ci_high": -0.0187395,
+                        "unit": "USD per valid output", "basis": "slope"}]}
+    df = report.steps_frame(chain)
+    assert df["from"].to_list() == ["Cost per Valid Output", "Valid outputs"]
+    assert df["method"].to_list() == ["measured rate", "observational"]
+    # whole with separators from 100, three significant digits below 1, a minus sign
+    assert df["estimate"].to_list() == ["−54,131,009", "−0.0191"]
+    assert df["95% CI"].to_list() == ["exact (no sampling error)", "[−0.0195, −0.0187]"]
+    full = report.steps_frame(chain, for_csv=True)
+    assert full["estimate"].to_list() == [-54131008.79, -0.0191029]
+    assert full["to"].to_list() == ["valid_outputs", "ai_spend_usd"]
