@@ -147,11 +147,13 @@ if not compare:
 fmt = {"share": "percent", "USD": "dollar", "seconds": "%.2f s", "per 100 queries": "%.2f", "points": "%+.2f pts",
        "hours": "%.1f h", "valid outputs": "%d", "minutes per task": "%.2f min"}
 fmt_of = {m: "$%.4f" if m == "cpvo_usd" else fmt.get(charts.unit(m), "%.2f") for m in metrics}  # CPVO is cents
+# a percent column takes its decimals from `step`: without it Streamlit trims them ("2.6%" beside "2.61%")
 colcfg = {m: st.column_config.NumberColumn(charts.SHORT[m], format=fmt_of[m],
+                                           step=0.0001 if fmt_of[m] == "percent" else None,
                                            help=f"{charts.label(m)} ({charts.unit_text(m)})")
           for m in metrics}
 colcfg["period_start"] = st.column_config.DateColumn("period start", format="YYYY-MM-DD")
-colcfg["hr_coverage"] = st.column_config.NumberColumn("HR coverage", format="percent")
+colcfg["hr_coverage"] = st.column_config.NumberColumn("HR coverage", format="percent", step=0.0001)
 colcfg["tta_p90_s"] = st.column_config.NumberColumn("TTA p90", format="%.2f s")
 colcfg["rd_ci_low"] = st.column_config.NumberColumn("RΔ 95% CI low", format="%+.2f pts")
 colcfg["rd_ci_high"] = st.column_config.NumberColumn("RΔ 95% CI high", format="%+.2f pts")
