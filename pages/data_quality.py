@@ -54,15 +54,18 @@ if not ui.unavailable(rep, "No gate report"):
                     + (f", {len(warn)} warning(s)" if warn else "") + f" over {len(suites)} suite(s).")
         failing = [(sg.get("suite"), r) for sg in suites for r in (sg.get("results") or []) if not r.get("success")]
         if failing:
+            # what failed and what was observed first, the suite (its stage is the heading) last:
+            # at 1280 px the columns after the fifth scroll out of sight
             fdf = pl.DataFrame([{"result": "✖ critical" if r.get("severity") == "critical" else "⚠ warning",
-                                 "suite": suite, "expectation": r.get("expectation"), "column": r.get("column"),
-                                 "unexpected": r.get("unexpected_count"),
+                                 "expectation": r.get("expectation"), "column": r.get("column"),
                                  "observed": None if r.get("observed_value") is None else str(r.get("observed_value")),
-                                 "sample bad values": samples.get((suite, r.get("expectation"), r.get("column")))}
+                                 "sample bad values": samples.get((suite, r.get("expectation"), r.get("column"))),
+                                 "unexpected": r.get("unexpected_count"), "suite": suite}
                                 for suite, r in failing],
-                               schema={"result": pl.Utf8, "suite": pl.Utf8, "expectation": pl.Utf8, "column": pl.Utf8,
-                                       "unexpected": pl.Int64, "observed": pl.Utf8, "sample bad values": pl.Utf8})
-            ui.table(fdf, f"gate_failures_{stage}", key=f"gate_fail_{si}")
+                               schema={"result": pl.Utf8, "expectation": pl.Utf8, "column": pl.Utf8, "observed": pl.Utf8,
+                                       "sample bad values": pl.Utf8, "unexpected": pl.Int64, "suite": pl.Utf8})
+            ui.table(fdf, f"gate_failures_{stage}", key=f"gate_fail_{si}",
+                     column_config={"observed": st.column_config.TextColumn(width="large")})
         exp_all = st.expander(f"All {len(results)} expectations of stage {stage}", key=f"all_{si}",
                               on_change="rerun")  # lazy: the table is built and sent only when opened
         if exp_all.open:
@@ -93,8 +96,9 @@ ui.chart(charts.quarantine_bars(q, f"Quarantined rows by reason — run {run_for
          key="quarantine", data=q if q.height else None)
 ing = da.ingest_summary()
 if ing.height:
-    st.markdown("**Rows read, kept, de-duplicated and quarantined per table**")
-    ui.table(ing, "ingest_summary", key="ingest")
+    st.markdown("**Rows read, kept, de-duplicated and quarantined per table**"
+                + (f" — run `{ing['run_id'][0]}`" if "run_id" in ing.columns else ""))
+    ui.table(ing.drop("run_id", strict=False), "ingest_summary", key="ingest", csv=ing)  # the run is named above
 if q.height:
     pairs = [f"{t} · {r}" for t, r in zip(q["table_name"], q["reason"])]
     pick = st.selectbox("Show sample quarantined rows for", sorted(set(pairs)), key="q_pick")

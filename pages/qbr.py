@@ -74,7 +74,6 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
         st.info(f"No quarter-over-quarter waterfall for {quarter}: the bridge has no earlier quarter to "
                 "compare it with.", icon=":material/info:")
     chains = bridge.get("chains") or []
-    chains_df = report.chains_frame(bridge)
     if chains:
         st.markdown("**Each chain: AI metric → behavior → operations → P&L** (edge: estimate, 95% interval, method)")
         for c in chains:
@@ -98,9 +97,9 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
                                                  for k in ("from", "to", "method", "estimate", "ci_low", "ci_high",
                                                            "unit", "basis")}
                                                 for st_ in c.get("steps") or []]))
-        ui.table(chains_df, f"bridge_chains_{quarter}", key="chains",
-                 column_config={c: st.column_config.NumberColumn(format="dollar") for c in report.USD_COLUMNS})
-        tables.append(("KPI bridge chains (USD, 95% CI)", *report.chains_print(bridge)))
+        chains_table, chains_notes = report.chains_print(bridge)  # whole dollars, a 1280-px width
+        ui.table(chains_table, f"bridge_chains_{quarter}", key="chains", csv=report.chains_frame(bridge))
+        tables.append(("KPI bridge chains (USD, 95% CI)", chains_table, chains_notes))
 
 # ---------------------------------------------------------------- HR by domain
 st.subheader("Hallucination rate by domain")

@@ -61,22 +61,23 @@ SQL_MODELS = [
 QUARTER_RE = re.compile(r"^(\d{4})Q([1-4])$")
 
 # ----------------------------------------------------------------------------- registries
-# Causal measures: per-user outcomes compared between treatment and holdout.
+# Causal measures: per-user outcomes compared between treatment and holdout (`short`: the
+# name a table gives the measure, `label` its definition).
 CAUSAL_MEASURES: dict[str, dict] = {
     "tickets_per_user": {
         "unit": "contacts per user", "column": "tickets", "covariate": "pre_tickets",
-        "label": "Support tickets created in the quarter, per assigned user"},
+        "label": "Support tickets created in the quarter, per assigned user", "short": "Support tickets per user"},
     "agent_hours_per_user": {
         "unit": "hours per user", "column": "agent_hours", "covariate": "pre_agent_hours",
-        "label": "Agent hours (sum of handle_time_min / 60) of those tickets, per assigned user"},
+        "label": "Agent hours (sum of handle_time_min / 60) of those tickets, per assigned user", "short": "Agent hours per user"},
     "support_cost_per_user_usd": {
         "unit": "USD per user", "column": "agent_hours", "covariate": "pre_agent_hours",
         "scale_assumption": "agent_cost_per_hour_usd",
-        "label": "Agent hours x the loaded agent cost per hour, per assigned user"},
+        "label": "Agent hours x the loaded agent cost per hour, per assigned user", "short": "Support cost per user"},
     "retained_7d_share": {
         "unit": "share", "column": "retained_7d", "covariate": "pre_active_days", "subset": "retention_eligible",
         "label": "Share of active users (anchored at their first active date in the quarter) "
-                 "active again within 7 days"},
+                 "active again within 7 days", "short": "7-day retention"},
 }
 
 # Node measures: what a node's `measure` may name. `cells`: the cell grains that hold a

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from pipelines import charts, config
+from pipelines.bridge import CAUSAL_MEASURES
 
 _KALEIDO_LOCK = threading.Lock()
 _KALEIDO_STARTED = False
@@ -152,9 +153,6 @@ def chains_frame(bridge: dict | None) -> pl.DataFrame:
                                 "note": pl.Utf8})
 
 
-USD_COLUMNS = ("impact (USD)", "95% CI low", "95% CI high")
-
-
 def _causal_text(v, unit: str | None, diff: bool = False) -> str:
     """A treatment-vs-holdout figure in its unit: shares in % (their difference in points),
     dollars per user in $, anything else as the chain diagram prints numbers."""
@@ -163,8 +161,8 @@ def _causal_text(v, unit: str | None, diff: bool = False) -> str:
     if unit == "share":
         return (f"{100 * v:+.2f} pts" if diff else f"{100 * v:.1f}%").replace("-", "−")
     if unit and unit.startswith("USD"):
-        return ("+" if diff and v >= 0 else "") + ("−" if v < 0 else "") + f"${abs(v):,.2f}"
-    return ("+" if diff and v >= 0 else "") + charts.fmt_num(v)
+        return ("+" if diff and v > 0 else "") + ("−" if v < 0 else "") + f"${abs(v):,.2f}"
+    return ("+" if diff and v > 0 else "") + charts.fmt_num(v)
 
 
 def causal_frame(bridge: dict | None, for_csv: bool = False) -> pl.DataFrame:
@@ -184,7 +182,7 @@ def causal_frame(bridge: dict | None, for_csv: bool = False) -> pl.DataFrame:
         return "n/a" if n is None else f"{n:,}"
 
     return pl.DataFrame([{
-        "measure": r.get("label") or r["key"],
+        "measure": _causal_name(r),
         "treatment": _causal_text(r.get("treatment"), r.get("unit")),
         "holdout": _causal_text(r.get("holdout"), r.get("unit")),
         "difference (95% CI)": (f"{_causal_text(r.get('diff'), r.get('unit'), True)} "
@@ -193,6 +191,18 @@ def causal_frame(bridge: dict | None, for_csv: bool = False) -> pl.DataFrame:
         "users (treatment / holdout)": f"{users(r.get('n_treatment'))} / {users(r.get('n_holdout'))}",
     } for r in rows], schema={c: pl.Utf8 for c in ("measure", "treatment", "holdout", "difference (95% CI)",
                                                    "users (treatment / holdout)")})
+
+
+def _causal_name(r: dict) -> str:
+    return CAUSAL_MEASURES.get(r.get("key"), {}).get("short") or r.get("label") or r.get("key")
+
+
+def causal_definitions(bridge: dict | None) -> str:
+    """What each treatment-vs-holdout measure is ("Support tickets per user: support tickets
+    created in the quarter, per assigned user"), for the caption under the short-named table."""
+    causal = (bridge or {}).get("causal") or {}
+    return " · ".join(f"**{_causal_name(dict(v, key=k))}**: {v['label'][0].lower() + v['label'][1:]}"
+                      for k, v in causal.items() if v.get("label") and _causal_name(dict(v, key=k)) != v["label"])
 
 
 def causal_methods(bridge: dict | None) -> list[str]:

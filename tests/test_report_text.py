@@ -369,13 +369,17 @@ def test_causal_frame_prints_each_measure_in_its_unit_in_five_columns():
     # 0.0252 -> +2.52 pts, -0.9444 -> −$0.94, 0.38504 -> 0.385 (three significant digits)
     df = report.causal_frame(CAUSAL_REPORT)
     assert df.columns == ["measure", "treatment", "holdout", "difference (95% CI)", "users (treatment / holdout)"]
-    assert df.row(0) == ("Retained 7 days", "86.2%", "83.6%", "+2.52 pts [+0.56 pts, +4.48 pts]", "12,435 / 1,521")
+    assert df.row(0) == ("7-day retention", "86.2%", "83.6%", "+2.52 pts [+0.56 pts, +4.48 pts]", "12,435 / 1,521")
     assert df.row(1) == ("Support cost per user", "$4.71", "$5.65", "−$0.94 [−$1.50, −$0.39]", "12,674 / 1,567")
-    assert df.row(2) == ("Tickets per user", "0.385", "0.518", "−0.133 [−0.177, −0.0896]", "12,674 / 1,567")
+    assert df.row(2) == ("Support tickets per user", "0.385", "0.518", "−0.133 [−0.177, −0.0896]", "12,674 / 1,567")
     full = report.causal_frame(CAUSAL_REPORT, for_csv=True)  # the CSV keeps every number
     assert full["difference"].to_list() == [0.0252, -0.9444, -0.13315]
     assert full["users (holdout)"].to_list() == [1521, 1567, 1567]
     assert report.causal_methods(CAUSAL_REPORT) == ["difference of per-user means"]
+    # the short names come from bridge.CAUSAL_MEASURES; the caption defines each one whose label
+    # says more than its name (here the support cost's label is its name: left out)
+    assert report.causal_definitions(CAUSAL_REPORT) == (
+        "**7-day retention**: retained 7 days · **Support tickets per user**: tickets per user")
 
 
 def test_steps_frame_prints_the_estimates_as_the_diagram_does():
