@@ -44,7 +44,7 @@ if causal:
     st.subheader("Treatment vs holdout (causal, intention-to-treat)")
     ui.table(report.causal_frame(rep), f"bridge_causal_{quarter}", key="causal",
              csv=report.causal_frame(rep, for_csv=True))
-    st.caption(report.causal_definitions(rep) + ". Method: " + "; ".join(report.causal_methods(rep)) + ".")
+    st.caption(report.causal_caption(rep))
 
 # ------------------------------------------------------------------ chains
 chains = rep.get("chains") or []
@@ -54,7 +54,8 @@ if not chains:
 else:
     ui.table(report.chains_print(rep)[0], f"bridge_chains_{quarter}", key="chains_all",
              csv=report.chains_frame(rep))  # on screen as in the PDF: whole dollars, a 1280-px width
-    st.caption("Open a chain below for its diagram: each edge's method, estimate and interval.")
+    st.caption("Open a chain below for its diagram (each edge's method, estimate and interval) and its "
+               "consistency note.")
 # one tab per chain, only the open one drawn (the URL keeps it): every chain's diagram and
 # table at once cost the browser seconds on first load
 chain_tabs = st.tabs([report.chain_tab_label(c) for c in chains], key="bridge_chain", on_change="rerun",

@@ -4,7 +4,7 @@ import polars as pl
 import streamlit as st
 
 from pages import ui
-from pipelines import charts
+from pipelines import charts, report
 from pipelines import data_access as da
 
 ui.through_app()  # first: a direct visit on a fresh server goes through app.py
@@ -54,16 +54,7 @@ if not ui.unavailable(rep, "No gate report"):
                     + (f", {len(warn)} warning(s)" if warn else "") + f" over {len(suites)} suite(s).")
         failing = [(sg.get("suite"), r) for sg in suites for r in (sg.get("results") or []) if not r.get("success")]
         if failing:
-            # what failed and what was observed first, the suite (its stage is the heading) last:
-            # at 1280 px the columns after the fifth scroll out of sight
-            fdf = pl.DataFrame([{"result": "✖ critical" if r.get("severity") == "critical" else "⚠ warning",
-                                 "expectation": r.get("expectation"), "column": r.get("column"),
-                                 "observed": None if r.get("observed_value") is None else str(r.get("observed_value")),
-                                 "sample bad values": samples.get((suite, r.get("expectation"), r.get("column"))),
-                                 "unexpected": r.get("unexpected_count"), "suite": suite}
-                                for suite, r in failing],
-                               schema={"result": pl.Utf8, "expectation": pl.Utf8, "column": pl.Utf8, "observed": pl.Utf8,
-                                       "sample bad values": pl.Utf8, "unexpected": pl.Int64, "suite": pl.Utf8})
+            fdf = report.gate_failures_frame(failing, samples)
             ui.table(fdf, f"gate_failures_{stage}", key=f"gate_fail_{si}",
                      column_config={"observed": st.column_config.TextColumn(width="large")})
         exp_all = st.expander(f"All {len(results)} expectations of stage {stage}", key=f"all_{si}",

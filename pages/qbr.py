@@ -93,12 +93,12 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
                 fig_c = draw()
                 with tab:
                     ui.chart(fig_c, f"chain_{c.get('name')}_{quarter}", key=f"chain_{i}",
-                             data=pl.DataFrame([{k: charts.edge_kind(st_) if k == "method" else st_.get(k)
-                                                 for k in ("from", "to", "method", "estimate", "ci_low", "ci_high",
-                                                           "unit", "basis")}
-                                                for st_ in c.get("steps") or []]))
+                             data=report.steps_frame(c, for_csv=True))
         chains_table, chains_notes = report.chains_print(bridge)  # whole dollars, a 1280-px width
         ui.table(chains_table, f"bridge_chains_{quarter}", key="chains", csv=report.chains_frame(bridge))
+        if chains_notes:
+            with st.expander("Each chain's consistency note"):
+                st.markdown("\n".join(f"- {n}" for n in chains_notes))
         tables.append(("KPI bridge chains (USD, 95% CI)", chains_table, chains_notes))
 
 # ---------------------------------------------------------------- HR by domain

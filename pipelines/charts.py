@@ -171,12 +171,17 @@ def fmt_beside(metric: str, v: float | None, limit: float | None) -> tuple[str, 
     return a, b
 
 
-def fmt_usd(v: float | None, signed: bool = False, exact: bool = False) -> str:
-    """"$1,234", "$39.2k", "$1.25M" ("+"/"−" with `signed`); `exact`: whole dollars, never abbreviated."""
+def fmt_usd(v: float | None, signed: bool = False, exact: bool = False, cents: bool = False) -> str:
+    """"$1,234", "$39.2k", "$1.25M" ("+"/"−" with `signed`); `exact`: whole dollars, never
+    abbreviated; `cents`: "$4.71", the sign of the value in cents ("$0.00", never "−$0.00")."""
     if _bad(v):
         return "n/a"
+    if cents:
+        v = round(v, 2) + 0.0
     sign = "+" if signed and v > 0 else ("−" if v < 0 else "")
     a = abs(v)
+    if cents:
+        return sign + f"${a:,.2f}"
     if exact:
         return sign + f"${a:,.0f}"
     if a >= 1e6:
@@ -754,17 +759,40 @@ def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dic
     return f.build(title, height=520, showlegend=False, margin=dict(l=90, r=30, t=100, b=110))
 
 
-def fmt_num(v: Any, unit: str = "") -> str:
+def fmt_num(v: Any, unit: str = "", signed: bool = False) -> str:
     """A number as the chain diagram and the bridge tables print it: whole with thousands
     separators from 100 ("3,286", "−54,131,009"), two decimals from 1 ("61.51"), three
-    significant digits below ("−0.0191"); a minus sign, not a hyphen; "n/a" for none."""
-    if _bad(v):
+    significant digits below ("−0.0191", "0.0980", "0.0000123": never e-notation), the
+    range picked by the rounded value (0.9996 prints "1.00"); a minus sign, not a hyphen;
+    "0" for zero (and −0.0); "+" before a positive number with `signed`; "n/a" for none."""
+    if _bad(v) or math.isinf(v):
         return "n/a"
     if unit in ("USD", "$", "usd"):
         return fmt_usd(v, signed=True)
+    v = float(v) + 0.0  # -0.0 -> 0.0
     a = abs(v)
-    s = f"{v:,.0f}" if a >= 100 else (f"{v:.2f}" if a >= 1 else f"{v:.3g}")
+    if a == 0:
+        s = "0"
+    elif a >= 99.995:
+        s = f"{v:,.0f}"
+    elif a >= 0.9995:
+        s = f"{v:.2f}"
+    elif a >= 0.001:
+        s = f"{v:#.3g}"
+    else:
+        s = f"{v:.{2 - math.floor(math.log10(a))}f}"
+    if signed and v > 0:
+        s = "+" + s
     return f"{s.replace('-', '−')} {unit}".strip()
+
+
+def fmt_interval(step: dict) -> str:
+    """An edge's 95% interval as the diagram and the steps table print it: "[−11.92, −0.751]",
+    or "exact (no sampling error)" for a count, an identity or an assumption."""
+    lo, hi = step.get("ci_low"), step.get("ci_high")
+    if lo is not None and lo == hi:
+        return "exact (no sampling error)"
+    return f"[{fmt_num(lo)}, {fmt_num(hi)}]"
 
 
 def _wrap(text: str, width: int) -> str:
@@ -848,9 +876,8 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
     for i, s in enumerate(steps):
         x0, x1 = xs[i], xs[i + 1]
         how = edge_kind(s)
-        exact = s.get("ci_low") is not None and s.get("ci_low") == s.get("ci_high")
-        interval = ("exact (no sampling error)" if exact else
-                    f"95% CI [{fmt_num(s.get('ci_low'))}, {fmt_num(s.get('ci_high'))}]")
+        interval = fmt_interval(s)
+        interval = interval if interval.startswith("exact") else f"95% CI {interval}"
         label = (f"<b>{fmt_num(s.get('estimate'))}</b> <i>{how}</i><br>{interval}<br>"
                  f"<span style='font-size:11px'>{_wrap(s.get('unit', ''), 30)}</span>")
         f.annotations.append(dict(x=(x0 + x1) / 2, y=0.9, xref="x", yref="y", text=label, showarrow=False,
@@ -887,7 +914,7 @@ def what_if_chart(res: dict, title: str) -> go.Figure:
             if not _bad(ch) and not _bad(cur) and abs(ch) <= 1e-9 * max(1.0, abs(cur)):
                 ch = 0.0  # float noise of an unmoved node (e.g. -1.7e-10), not a change
             body = f"{fmt_num(cur)} → {fmt_num(new)}"
-            delta = f"{'+' if not _bad(ch) and ch >= 0 else ''}{fmt_num(ch)}"
+            delta = fmt_num(ch, signed=True)
         text = (f"<b>{_wrap(nd.get('label') or nd.get('node', '?'), 18)}</b><br>{body}<br>"
                 f"<b>Δ {delta}</b>")
         if last and not _bad(res.get("usd_ci_low")) and res.get("usd_change"):  # not at rest

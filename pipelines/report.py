@@ -1,5 +1,6 @@
-"""QBR export: summary bullets written from the numbers by templates (no language model),
-chart images (kaleido, Debian's chromium) and the one-click PDF (fpdf2)."""
+"""The pages' tables and words, and the QBR export: summary bullets written from the numbers
+by templates (no language model), tables as an exec reads them (with their full-precision
+CSV twins), chart images (kaleido, Debian's chromium) and the one-click PDF (fpdf2)."""
 from __future__ import annotations
 
 import atexit
@@ -154,15 +155,19 @@ def chains_frame(bridge: dict | None) -> pl.DataFrame:
 
 
 def _causal_text(v, unit: str | None, diff: bool = False) -> str:
-    """A treatment-vs-holdout figure in its unit: shares in % (their difference in points),
-    dollars per user in $, anything else as the chain diagram prints numbers."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    """A treatment-vs-holdout figure in its unit: shares in % with two decimals (their
+    difference in points, so 86.15% − 83.63% reads +2.52 pts), dollars per user in cents,
+    anything else as the chain diagram prints numbers; the sign is the rounded value's
+    (never "−$0.00"); `diff`: "+" before a positive one."""
+    if charts._bad(v):
         return "n/a"
     if unit == "share":
-        return (f"{100 * v:+.2f} pts" if diff else f"{100 * v:.1f}%").replace("-", "−")
+        x = round(100 * v, 2) + 0.0
+        text = f"{x:+.2f} pts" if diff and x != 0 else (f"{x:.2f} pts" if diff else f"{x:.2f}%")
+        return text.replace("-", "−")
     if unit and unit.startswith("USD"):
-        return ("+" if diff and v > 0 else "") + ("−" if v < 0 else "") + f"${abs(v):,.2f}"
-    return ("+" if diff and v > 0 else "") + charts.fmt_num(v)
+        return charts.fmt_usd(v, signed=diff, cents=True)
+    return charts.fmt_num(v, signed=diff)
 
 
 def causal_frame(bridge: dict | None, for_csv: bool = False) -> pl.DataFrame:
@@ -185,12 +190,31 @@ def causal_frame(bridge: dict | None, for_csv: bool = False) -> pl.DataFrame:
         "measure": _causal_name(r),
         "treatment": _causal_text(r.get("treatment"), r.get("unit")),
         "holdout": _causal_text(r.get("holdout"), r.get("unit")),
-        "difference (95% CI)": (f"{_causal_text(r.get('diff'), r.get('unit'), True)} "
-                                f"[{_causal_text(r.get('ci_low'), r.get('unit'), True)}, "
-                                f"{_causal_text(r.get('ci_high'), r.get('unit'), True)}]"),
+        CAUSAL_DIFF: ("n/a" if charts._bad(r.get("diff")) else
+                      f"{_causal_text(r.get('diff'), r.get('unit'), True)} "
+                      f"[{_causal_text(r.get('ci_low'), r.get('unit'), True)}, "
+                      f"{_causal_text(r.get('ci_high'), r.get('unit'), True)}]"),
         "users (treatment / holdout)": f"{users(r.get('n_treatment'))} / {users(r.get('n_holdout'))}",
-    } for r in rows], schema={c: pl.Utf8 for c in ("measure", "treatment", "holdout", "difference (95% CI)",
+    } for r in rows], schema={c: pl.Utf8 for c in ("measure", "treatment", "holdout", CAUSAL_DIFF,
                                                    "users (treatment / holdout)")})
+
+
+CAUSAL_DIFF = "treatment − holdout (95% CI)"
+
+
+def causal_caption(bridge: dict | None) -> str:
+    """The caption under the treatment-vs-holdout table: which way the differences go (they
+    are per-user outcomes, not P&L: the page's sign convention for dollars does not apply),
+    what each short-named measure is, and the method."""
+    parts = ["Differences are treatment − holdout in per-user outcomes, not P&L impact: a negative "
+             "support cost per user is a saving."]
+    defs = causal_definitions(bridge)
+    if defs:
+        parts.append(defs + ".")
+    methods = causal_methods(bridge)
+    if methods:
+        parts.append("Method: " + "; ".join(methods) + ".")
+    return " ".join(parts)
 
 
 def _causal_name(r: dict) -> str:
@@ -201,7 +225,10 @@ def causal_definitions(bridge: dict | None) -> str:
     """What each treatment-vs-holdout measure is ("Support tickets per user: support tickets
     created in the quarter, per assigned user"), for the caption under the short-named table."""
     causal = (bridge or {}).get("causal") or {}
-    return " · ".join(f"**{_causal_name(dict(v, key=k))}**: {v['label'][0].lower() + v['label'][1:]}"
+    def lower_first(text: str) -> str:  # "Agent hours …" -> "agent hours …"; "AI spend …" stays
+        return text if text[1:2].isupper() else text[:1].lower() + text[1:]
+
+    return " · ".join(f"**{_causal_name(dict(v, key=k))}**: {lower_first(v['label'])}"
                       for k, v in causal.items() if v.get("label") and _causal_name(dict(v, key=k)) != v["label"])
 
 
@@ -222,19 +249,27 @@ def steps_frame(chain: dict, for_csv: bool = False) -> pl.DataFrame:
                               "95% CI high": s.get("ci_high"), "unit": s.get("unit"),
                               "how it was obtained": s.get("basis")} for s in steps])
     label = {nd.get("node"): nd.get("label") or nd.get("node") for nd in chain.get("nodes") or []}
-
-    def interval(s):
-        lo, hi = s.get("ci_low"), s.get("ci_high")
-        if lo is not None and lo == hi:
-            return "exact (no sampling error)"
-        return f"[{charts.fmt_num(lo)}, {charts.fmt_num(hi)}]"
-
     return pl.DataFrame([{"from": label.get(s.get("from"), s.get("from")), "to": label.get(s.get("to"), s.get("to")),
                           "method": charts.edge_kind(s), "estimate": charts.fmt_num(s.get("estimate")),
-                          "95% CI": interval(s), "unit": s.get("unit"), "how it was obtained": s.get("basis")}
+                          "95% CI": charts.fmt_interval(s), "unit": s.get("unit"), "how it was obtained": s.get("basis")}
                          for s in steps],
                         schema={c: pl.Utf8 for c in ("from", "to", "method", "estimate", "95% CI", "unit",
                                                      "how it was obtained")})
+
+
+def gate_failures_frame(failing: list[tuple[str, dict]], samples: dict) -> pl.DataFrame:
+    """A stage's failing expectations, (suite, result) pairs of a gate report: what failed and
+    what was observed first, the suite (its stage is the page's heading) last, since at
+    1280 px the columns after the fifth scroll out of sight. `samples`: sample bad values by
+    (suite, expectation, column)."""
+    return pl.DataFrame([{"result": "✖ critical" if r.get("severity") == "critical" else "⚠ warning",
+                          "expectation": r.get("expectation"), "column": r.get("column"),
+                          "observed": None if r.get("observed_value") is None else str(r.get("observed_value")),
+                          "sample bad values": samples.get((suite, r.get("expectation"), r.get("column"))),
+                          "unexpected": r.get("unexpected_count"), "suite": suite}
+                         for suite, r in failing],
+                        schema={"result": pl.Utf8, "expectation": pl.Utf8, "column": pl.Utf8, "observed": pl.Utf8,
+                                "sample bad values": pl.Utf8, "unexpected": pl.Int64, "suite": pl.Utf8})
 
 
 def chains_print(bridge: dict | None) -> tuple[pl.DataFrame, list[str]]:

@@ -526,6 +526,10 @@ def test_bridge_edge_method_reads_the_same_in_the_diagram_and_the_table(demo_db,
     row = steps[steps["to"] == "Support cost"]
     assert list(row["method"]) == ["assumption"]
     assert list(row["estimate"]) == [f"{bridge._value(bridge.assumptions(), 'agent_cost_per_hour_usd'):.2f}"]
+    # each estimate and interval as the diagram's edge label prints it
+    labels = [a["text"] for a in diagram if "<i>" in a.get("text", "")]
+    assert [t.split("<b>")[1].split("</b>")[0] for t in labels] == list(steps["estimate"])
+    assert [t.split("<br>")[1].removeprefix("95% CI ") for t in labels] == list(steps["95% CI"])
 
 
 def test_pages_explain_a_warehouse_without_results(tmp_path, app_env):

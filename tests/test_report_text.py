@@ -365,11 +365,13 @@ CAUSAL_REPORT = {"causal": {
 
 
 def test_causal_frame_prints_each_measure_in_its_unit_in_five_columns():
-    # ten columns of raw 4-decimal floats were cut at 1280 px; by hand: 0.8615 -> 86.2%,
-    # 0.0252 -> +2.52 pts, -0.9444 -> −$0.94, 0.38504 -> 0.385 (three significant digits)
+    # ten columns of raw 4-decimal floats were cut at 1280 px; by hand: 0.8615 -> 86.15%,
+    # 0.0252 -> +2.52 pts (levels and difference to the same precision: 86.15 − 83.63 = 2.52),
+    # -0.9444 -> −$0.94, 0.38504 -> 0.385 (three significant digits)
     df = report.causal_frame(CAUSAL_REPORT)
-    assert df.columns == ["measure", "treatment", "holdout", "difference (95% CI)", "users (treatment / holdout)"]
-    assert df.row(0) == ("7-day retention", "86.2%", "83.6%", "+2.52 pts [+0.56 pts, +4.48 pts]", "12,435 / 1,521")
+    assert df.columns == ["measure", "treatment", "holdout", "treatment − holdout (95% CI)",
+                          "users (treatment / holdout)"]
+    assert df.row(0) == ("7-day retention", "86.15%", "83.63%", "+2.52 pts [+0.56 pts, +4.48 pts]", "12,435 / 1,521")
     assert df.row(1) == ("Support cost per user", "$4.71", "$5.65", "−$0.94 [−$1.50, −$0.39]", "12,674 / 1,567")
     assert df.row(2) == ("Support tickets per user", "0.385", "0.518", "−0.133 [−0.177, −0.0896]", "12,674 / 1,567")
     full = report.causal_frame(CAUSAL_REPORT, for_csv=True)  # the CSV keeps every number
@@ -380,6 +382,61 @@ def test_causal_frame_prints_each_measure_in_its_unit_in_five_columns():
     # says more than its name (here the support cost's label is its name: left out)
     assert report.causal_definitions(CAUSAL_REPORT) == (
         "**7-day retention**: retained 7 days · **Support tickets per user**: tickets per user")
+    caption = report.causal_caption(CAUSAL_REPORT)
+    assert caption.startswith("Differences are treatment − holdout in per-user outcomes, not P&L impact: a negative "
+                              "support cost per user is a saving. **7-day retention**: retained 7 days")
+    assert caption.endswith(" Method: difference of per-user means.")
+    assert report.causal_caption({}) == ("Differences are treatment − holdout in per-user outcomes, not P&L "
+                                         "impact: a negative support cost per user is a saving.")
+
+
+def test_causal_frame_signs_zero_and_missing_values():
+    # a difference that rounds to zero has no sign ("−$0.00" read as a small loss); a measure
+    # without holdout users has no difference at all
+    tiny = {"causal": {
+        "support_cost_per_user_usd": {"label": "x", "unit": "USD per user", "treatment": 4.7, "holdout": 4.7,
+                                      "diff": -0.001, "ci_low": -0.2, "ci_high": 0.004, "n_treatment": 5,
+                                      "n_holdout": 5, "method": "m"},
+        "retained_7d_share": {"label": "y", "unit": "share", "treatment": -0.0, "holdout": 0.5, "diff": -0.00001,
+                              "ci_low": -0.01, "ci_high": 0.01, "n_treatment": 5, "n_holdout": 5, "method": "m"},
+        "tickets_per_user": {"label": "z", "unit": "contacts per user", "treatment": 0.5, "holdout": None,
+                             "diff": None, "ci_low": None, "ci_high": None, "n_treatment": 5, "n_holdout": 0,
+                             "method": "m"}}}
+    df = report.causal_frame(tiny)
+    assert df.row(0)[1:4] == ("$4.70", "$4.70", "$0.00 [−$0.20, $0.00]")
+    assert df.row(1)[1:4] == ("0.00%", "50.00%", "0.00 pts [−1.00 pts, +1.00 pts]")
+    assert df.row(2)[1:5] == ("0.500", "n/a", "n/a", "5 / 0")
+
+
+def test_fmt_num_prints_every_range_without_e_notation():
+    # by hand: the range is picked by the rounded value; three significant digits below 1
+    cases = {0: "0", -0.0: "0", 1e-05: "0.0000100", -1.234e-05: "−0.0000123", 0.000665: "0.000665",
+             0.098: "0.0980", -0.0191029: "−0.0191", 0.9996: "1.00", 5: "5.00", 61.5077: "61.51",
+             99.996: "100", -54131008.79: "−54,131,009", 1e12: "1,000,000,000,000",
+             None: "n/a", float("nan"): "n/a", float("inf"): "n/a"}
+    from pipelines import charts
+
+    assert {v: charts.fmt_num(v) for v in cases} == cases
+    assert [charts.fmt_num(v, signed=True) for v in (2.5, 0.0, -2.5)] == ["+2.50", "0", "−2.50"]
+
+
+def test_gate_failures_frame_puts_what_failed_first():
+    failing = [("staging__stg_interactions", {"severity": "warning", "expectation": "freshness_ts", "column": "ts",
+                                              "observed_value": "latest=2026-09-30", "unexpected_count": 1}),
+               ("raw__src_users", {"severity": "critical", "expectation": "not_null", "column": "user_id",
+                                   "observed_value": None, "unexpected_count": 3})]
+    df = report.gate_failures_frame(failing, {("raw__src_users", "not_null", "user_id"): "[null]"})
+    assert df.columns == ["result", "expectation", "column", "observed", "sample bad values", "unexpected", "suite"]
+    assert df.row(0) == ("⚠ warning", "freshness_ts", "ts", "latest=2026-09-30", None, 1, "staging__stg_interactions")
+    assert df.row(1) == ("✖ critical", "not_null", "user_id", None, "[null]", 3, "raw__src_users")
+
+
+def test_hitl_note_names_the_trigger_the_summary_uses():
+    # the tile caption (the note) and the summary bullet (trigger) must not disagree
+    from pipelines import config
+
+    hitl = config.metric_contract()["metrics"]["hitl_per_100"]
+    assert f"above {hitl['trigger']:g} per 100 queries" in hitl["note"]
 
 
 def test_steps_frame_prints_the_estimates_as_the_diagram_does():
