@@ -52,9 +52,10 @@ st.subheader("Chains")
 if not chains:
     st.info("The bridge report holds no chains for this quarter.", icon=":material/info:")
 else:
-    ui.table(report.chains_print(rep)[0], f"bridge_chains_{quarter}", key="chains_all",
+    ui.table(report.chains_print(rep)[0], f"bridge_chains_{quarter}", key="chains_all", static=True,
              csv=report.chains_frame(rep))  # on screen as in the PDF: whole dollars, a 1280-px width
-    st.caption("Open a chain below for its diagram (each edge's method, estimate and interval) and its "
+    st.caption((report.SAMPLING_ONLY_NOTE + " " if any(report.fixed_assumptions(c) for c in chains) else "")
+               + "Open a chain below for its diagram (each edge's method, estimate and interval) and its "
                "consistency note.")
 # one tab per chain, only the open one drawn (the URL keeps it): every chain's diagram and
 # table at once cost the browser seconds on first load
@@ -68,13 +69,12 @@ for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
         m1, m2 = st.columns([1, 2])
         m1.metric(f"Impact vs holdout, {quarter}" if report.against_holdout(c) else
                   f"Impact on the treatment population, {quarter}", charts.fmt_usd(c.get("usd_impact"), True),
-                  help=f"95% CI {charts.fmt_usd(c.get('usd_ci_low'), True)} to {charts.fmt_usd(c.get('usd_ci_high'), True)}")
-        m1.caption(f"95% CI {charts.fmt_usd(c.get('usd_ci_low'), True)} to {charts.fmt_usd(c.get('usd_ci_high'), True)}"
+                  help=report.ci_caveat(c) or None)
+        m1.caption(f"{report.ci_words(c)}: {charts.fmt_usd_range(c.get('usd_ci_low'), c.get('usd_ci_high'))}"
                    + (f" · {c['impact_method']}" if c.get("impact_method") else ""))
         if c.get("usd_implied") is not None:
             m1.caption(f"Implied by the chain's edges: {charts.fmt_usd(c['usd_implied'], True)} "
-                       f"[{charts.fmt_usd(c.get('usd_implied_ci_low'), True)}, "
-                       f"{charts.fmt_usd(c.get('usd_implied_ci_high'), True)}]")
+                       f"[{charts.fmt_usd_range(c.get('usd_implied_ci_low'), c.get('usd_implied_ci_high'), sep=', ')}]")
         with m2:
             if c.get("consistent") is False and c.get("gap_material") is False:
                 st.info(c["note"], icon=":material/info:")
@@ -83,13 +83,13 @@ for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
                            f"beyond their intervals. {report.consistency_detail(c, sentence=True)}",
                            icon=":material/warning:")
             elif c.get("consistent"):
-                st.success(f"**Consistent** with the holdout: {report.consistency_detail(c)}",
+                st.success(f"**Consistent** with {report.measured_words(c)}: {report.consistency_detail(c)}",
                            icon=":material/check_circle:")
             elif c.get("note"):
                 st.info(c["note"], icon=":material/info:")
         ui.chart(charts.chain_diagram(c, f"{c.get('name')} — {quarter}"), f"chain_{c.get('name')}_{quarter}",
                  key=f"chain_{i}")
-        ui.table(report.steps_frame(c), f"chain_steps_{c.get('name')}_{quarter}", key=f"steps_{i}",
+        ui.table(report.steps_frame(c), f"chain_steps_{c.get('name')}_{quarter}", key=f"steps_{i}", static=True,
                  csv=report.steps_frame(c, for_csv=True))
 
 # ------------------------------------------------------------------ what-if

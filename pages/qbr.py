@@ -95,10 +95,12 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
                     ui.chart(fig_c, f"chain_{c.get('name')}_{quarter}", key=f"chain_{i}",
                              data=report.steps_frame(c, for_csv=True))
         chains_table, chains_notes = report.chains_print(bridge)  # whole dollars, a 1280-px width
-        ui.table(chains_table, f"bridge_chains_{quarter}", key="chains", csv=report.chains_frame(bridge))
-        if chains_notes:
+        ui.table(chains_table, f"bridge_chains_{quarter}", key="chains", csv=report.chains_frame(bridge), static=True)
+        if report.SAMPLING_ONLY_NOTE in chains_notes:
+            st.caption(report.SAMPLING_ONLY_NOTE)
+        if [n for n in chains_notes if n != report.SAMPLING_ONLY_NOTE]:
             with st.expander("Each chain's consistency note"):
-                st.markdown("\n".join(f"- {n}" for n in chains_notes))
+                st.markdown("\n".join(f"- {n}" for n in chains_notes if n != report.SAMPLING_ONLY_NOTE))
         tables.append(("KPI bridge chains (USD, 95% CI)", chains_table, chains_notes))
 
 # ---------------------------------------------------------------- HR by domain

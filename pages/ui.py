@@ -192,12 +192,30 @@ def chart(fig: go.Figure, name: str, key: str, data: pl.DataFrame | None = None)
                                icon=":material/download:", key=f"csv_{key}", on_click="ignore")
 
 
-def table(df: pl.DataFrame, name: str, key: str, csv: pl.DataFrame | None = None, **kw) -> None:
+def table(df: pl.DataFrame, name: str, key: str, csv: pl.DataFrame | None = None, static: bool = False,
+          **kw) -> None:
     """A table and its CSV download: the table itself, or `csv` (the same rows with every
-    number in full) when the table shows them as text."""
-    st.dataframe(df, hide_index=True, key=f"table_{key}", **kw)
+    number in full) when the table shows them as text. `static`: a plain table whose cells
+    wrap (st.table), for a few rows of words that must all be read at a 1280-px width;
+    otherwise a scrollable grid that cuts long cells."""
+    if static:
+        st.table(df.with_columns(pl.col(c).map_elements(lambda v: keep_sign(md_escape(v)), return_dtype=pl.Utf8)
+                                 for c, t in df.schema.items() if t == pl.Utf8), hide_index=True)
+    else:
+        st.dataframe(df, hide_index=True, key=f"table_{key}", **kw)
     st.download_button("CSV", data=da.to_csv(df if csv is None else csv), file_name=f"{slug(name)}.csv", mime="text/csv",
                        icon=":material/download:", key=f"csv_{key}", on_click="ignore")
+
+
+def md_escape(text: str) -> str:
+    """Text shown as Markdown exactly as written: "$" would start a formula, "*" or "_" emphasis."""
+    return re.sub(r"([\\`*_~$])", r"\\\1", text)
+
+
+def keep_sign(text: str) -> str:
+    """A sign stays with its number when a cell wraps ("−$249,489", never "−" at a line's end):
+    a word joiner (U+2060) between a sign and the "$" after it, where browsers may break."""
+    return re.sub(r"([−+])(\\?\$)", "\\1\u2060\\2", text)
 
 
 def unavailable(res: dict, what: str) -> bool:

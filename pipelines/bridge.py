@@ -1183,7 +1183,9 @@ def _chain_quarter(chain: dict, q: Quarter, fits: dict, assm: dict, version: str
                                               edges, reason, tolerance)
     used = {n: {"value": assm["items"][n].get("value"), "unit": assm["items"][n]["unit"],
                 **({"by_feature": assm["items"][n]["by_feature"], "default": assm["items"][n].get("default")}
-                   if "by_feature" in assm["items"][n] else {})}
+                   if "by_feature" in assm["items"][n] else {}),
+                **({"low": assm["items"][n]["low"], "high": assm["items"][n]["high"]}
+                   if "low" in assm["items"][n] and "high" in assm["items"][n] else {})}
             for n in chain["assumptions"]}
     row = {"quarter": q.label, "chain_id": chain["id"], "name": chain["name"], "ai_metric": chain["ai_metric"],
            "ai_metric_value": first.value, "ai_metric_unit": chain["nodes"][0]["unit"],

@@ -171,9 +171,11 @@ def fmt_beside(metric: str, v: float | None, limit: float | None) -> tuple[str, 
     return a, b
 
 
-def fmt_usd(v: float | None, signed: bool = False, exact: bool = False, cents: bool = False) -> str:
+def fmt_usd(v: float | None, signed: bool = False, exact: bool = False, cents: bool = False,
+            scale_of: tuple | None = None) -> str:
     """"$1,234", "$39.2k", "$1.25M" ("+"/"−" with `signed`); `exact`: whole dollars, never
-    abbreviated; `cents`: "$4.71", the sign of the value in cents ("$0.00", never "−$0.00")."""
+    abbreviated; `cents`: "$4.71", the sign of the value in cents ("$0.00", never "−$0.00");
+    `scale_of`: values whose largest picks the scale (an interval's ends print alike)."""
     if _bad(v):
         return "n/a"
     if cents:
@@ -184,13 +186,26 @@ def fmt_usd(v: float | None, signed: bool = False, exact: bool = False, cents: b
         return sign + f"${a:,.2f}"
     if exact:
         return sign + f"${a:,.0f}"
-    if a >= 1e6:
+    scale = abs(v) if scale_of is None else max(abs(x) for x in scale_of if not _bad(x))
+    if scale >= 1e6:
         body = f"${a / 1e6:.2f}M"
-    elif a >= 1e4:
+    elif scale >= 1e4:
         body = f"${a / 1e3:.1f}k"
     else:
         body = f"${a:,.0f}"
     return sign + body
+
+
+def fmt_usd_range(lo: float | None, hi: float | None, signed: bool = True, sep: str = " to ") -> str:
+    """An interval's two ends in one scale ("−$0.5k to +$15.0k", never "−$510 to +$15.0k"):
+    the scale of the larger end; in whole dollars when the scale would print both ends alike
+    ("+$1,597,091 to +$1,597,237", not "+$1.60M to +$1.60M")."""
+    if _bad(lo) or _bad(hi):
+        return "n/a"
+    a, b = fmt_usd(lo, signed, scale_of=(lo, hi)), fmt_usd(hi, signed, scale_of=(lo, hi))
+    if a == b and lo != hi:
+        a, b = fmt_usd(lo, signed, exact=True), fmt_usd(hi, signed, exact=True)
+    return f"{a}{sep}{b}"
 
 
 def status_text(status: str) -> str:
@@ -729,7 +744,7 @@ def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dic
         x.append(s["label"]); y.append(s["usd"] or 0.0); measure.append("relative")
         ci = ""
         if not _bad(s.get("ci_low")) and not _bad(s.get("ci_high")):
-            ci = f"<br>[{fmt_usd(s['ci_low'], True)}, {fmt_usd(s['ci_high'], True)}]"
+            ci = f"<br>[{fmt_usd_range(s['ci_low'], s['ci_high'], sep=', ')}]"
         text.append(f"{'▲' if (s['usd'] or 0) >= 0 else '▼'} {fmt_usd(s['usd'], True)}{ci}")
     x.append(end["label"] if end else "Net change")
     y.append(end["usd"] if end else 0.0)
@@ -832,6 +847,19 @@ def _flow(f: "_Fig", xs: list[float], halves: list[float], y: float) -> list[flo
     return [min(-0.15, xs[0] - halves[0] - 0.02), max(1.15, xs[-1] + halves[-1] + 0.02)]
 
 
+def against_holdout(chain: dict) -> bool:
+    """Whether the chain's dollars are measured against the holdout (causal) rather than on
+    the treatment population alone (a P&L line the holdout, never offered the AI, has none of)."""
+    return str(chain.get("impact_method") or "").startswith("causal")
+
+
+def fixed_assumptions(chain: dict) -> list[str]:
+    """The assumptions a chain's dollars rest on that have no plausible range (no low/high
+    in the assumptions file): held exact, so the chain's interval covers sampling only."""
+    return sorted(n for n, a in (chain.get("assumptions") or {}).items()
+                  if a.get("low") is None or a.get("high") is None)
+
+
 def pnl_word(chain: dict) -> str:
     """What a chain's signed P&L impact means, in words: a gain, a cost, or no measurable
     effect when its 95% interval spans zero (P&L sign: + is good for the P&L)."""
@@ -865,8 +893,12 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
                 value_line = f"{fmt_num(v)} {nd.get('unit') or ''}"
                 text += f"<br>{_wrap(value_line, 24)}"
         if last and not _bad(chain.get("usd_impact")):
-            text += (f"<br>{fmt_usd(chain['usd_impact'], True)}<br>({pnl_word(chain)})"
-                     f"<br>[{fmt_usd(chain.get('usd_ci_low'), True)}, {fmt_usd(chain.get('usd_ci_high'), True)}]")
+            # the P&L box holds the quarter's impact, not a level like the boxes before it:
+            # its line says against what, and the interval says when it is sampling only
+            text += (f"<br>{'impact vs holdout' if against_holdout(chain) else 'impact, treatment only'}"
+                     f"<br><b>{fmt_usd(chain['usd_impact'], True)}</b><br>({pnl_word(chain)})"
+                     f"<br>[{fmt_usd_range(chain.get('usd_ci_low'), chain.get('usd_ci_high'), sep=', ')}]"
+                     + ("<br><span style='font-size:12px'>sampling only</span>" if fixed_assumptions(chain) else ""))
         halves.append(_box_half_width(text, 15))
         f.annotations.append(dict(x=x, y=0.45, xref="x", yref="y", text=text, showarrow=False,
                                   font=dict(size=15), align="center", bgcolor="#eef3fb" if not last else "#e8f5ec",
@@ -918,8 +950,9 @@ def what_if_chart(res: dict, title: str) -> go.Figure:
         text = (f"<b>{_wrap(nd.get('label') or nd.get('node', '?'), 18)}</b><br>{body}<br>"
                 f"<b>Δ {delta}</b>")
         if last and not _bad(res.get("usd_ci_low")) and res.get("usd_change"):  # not at rest
-            lo, hi = fmt_usd(res.get("usd_ci_low"), True), fmt_usd(res.get("usd_ci_high"), True)
-            text += "<br>exact (no sampling error)" if lo == hi else f"<br>95% CI [{lo}, {hi}]"
+            lo, hi = res.get("usd_ci_low"), res.get("usd_ci_high")
+            text += ("<br>exact (no sampling error)" if fmt_usd(lo, True) == fmt_usd(hi, True)
+                     else f"<br>95% CI [{fmt_usd_range(lo, hi, sep=', ')}]")
         elif not last and i > 0:
             text += f"<br><span style='font-size:11px'>{_wrap(unit, 26)}</span>"
         good = None

@@ -94,10 +94,7 @@ def chain_tab_label(chain: dict) -> str:
     return ("⚠ " if materially_inconsistent(chain) else "") + str(chain.get("name"))
 
 
-def against_holdout(chain: dict) -> bool:
-    """Whether the chain's dollars are measured against the holdout (causal) rather than on
-    the treatment population alone (a P&L line the holdout, never offered the AI, has none of)."""
-    return str(chain.get("impact_method") or "").startswith("causal")
+against_holdout = charts.against_holdout
 
 
 def measured_words(chain: dict) -> str:
@@ -117,16 +114,46 @@ def impact_split(bridge: dict | None) -> dict:
             "treatment_only": sum(alone) if alone else None}
 
 
+def assumption_words(name: str) -> str:
+    """An assumption's config name in words: "agent_cost_per_hour_usd" → "agent cost per hour"."""
+    return name.removesuffix("_usd").replace("_", " ")
+
+
 def assumptions_text(chain: dict) -> str:
-    """The business assumptions a chain's dollars rest on, with their values, in words."""
+    """The business assumptions a chain's dollars rest on, with their values, in words:
+    "agent cost per hour: $48" (the name carries the unit; dollars get a "$", the config's
+    "_usd" suffix goes)."""
     parts = []
     for name, a in sorted((chain.get("assumptions") or {}).items()):
+        words = assumption_words(name)
+        usd = str(a.get("unit") or "").startswith("USD")
+
+        def num(v):
+            return f"${v:,.2f}".replace(".00", "") if usd else f"{v:g}"
         if a.get("value") is not None:
-            parts.append(f"{name.replace('_', ' ')} = {a['value']:g} {a.get('unit', '')}".strip())
+            parts.append(f"{words}: {num(a['value'])}")
         elif a.get("by_feature"):
-            parts.append(f"{name.replace('_', ' ')} = " + ", ".join(
-                f"{k} {v:g}" for k, v in sorted(a["by_feature"].items())) + f" {a.get('unit', '')}".rstrip())
+            parts.append(f"{words}: " + ", ".join(f"{k} {num(v)}" for k, v in sorted(a["by_feature"].items())))
     return "; ".join(parts) or "none"
+
+
+fixed_assumptions = charts.fixed_assumptions
+
+
+def ci_words(chain: dict) -> str:
+    """The name of a chain's dollar interval: "95% CI", or "95% CI, sampling only" when an
+    assumption it rests on is held exact (a narrow interval then is not a precise figure)."""
+    return "95% CI, sampling only" if fixed_assumptions(chain) else "95% CI"
+
+
+def ci_caveat(chain: dict) -> str:
+    """A sentence saying what a chain's interval leaves out ("" when nothing)."""
+    fixed = fixed_assumptions(chain)
+    if not fixed:
+        return ""
+    names = ", ".join(assumption_words(n) for n in fixed)
+    return (f"The interval covers sampling only: {names} {'is' if len(fixed) == 1 else 'are'} held "
+            f"exact, so the figure is only as good as {'that assumption' if len(fixed) == 1 else 'those assumptions'}.")
 
 
 def chains_frame(bridge: dict | None) -> pl.DataFrame:
@@ -286,7 +313,7 @@ def chains_print(bridge: dict | None) -> tuple[pl.DataFrame, list[str]]:
 
     df = pl.DataFrame([{
         "chain": r["chain"], "impact": usd(r["impact (USD)"]),
-        "95% CI": (f"{usd(r['95% CI low'])} to {usd(r['95% CI high'])}"
+        "95% CI": (f"{usd(r['95% CI low'])} to {usd(r['95% CI high'])}" + (" †" if fixed_assumptions(c) else "")
                    if r["95% CI low"] is not None and r["95% CI high"] is not None else "n/a"),
         "P&L reading": r["P&L reading"],
         "measured against": "the holdout" if against_holdout(c) else "no holdout (treatment only)",
@@ -294,16 +321,21 @@ def chains_print(bridge: dict | None) -> tuple[pl.DataFrame, list[str]]:
         "rests on assumptions": r["rests on assumptions"],
     } for r, c in zip(full.iter_rows(named=True), chains)])
     notes = [f"{c.get('name')}: {c['note']}" for c in chains if c.get("note")]
+    if any(fixed_assumptions(c) and c.get("usd_ci_low") is not None for c in chains):
+        notes.insert(0, SAMPLING_ONLY_NOTE)
     return df, notes
+
+
+SAMPLING_ONLY_NOTE = ("† Sampling only: the interval leaves out the business assumptions the chain rests on, "
+                      "which are held exact; the figure is only as good as they are.")
 
 
 def _fmt_ci(lo, hi) -> str:
     if lo is None or hi is None:
         return ""
-    a, b = charts.fmt_usd(lo, True), charts.fmt_usd(hi, True)
-    if a == b:  # narrower than the rounding ("+$252.9k to +$252.9k"): give its half-width
+    if charts.fmt_usd(lo, True) == charts.fmt_usd(hi, True):  # narrower than the rounding: its half-width
         return f" (95% CI ±{charts.fmt_usd((hi - lo) / 2)})"
-    return f" (95% CI {a} to {b})"
+    return f" (95% CI {charts.fmt_usd_range(lo, hi)})"
 
 
 def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataFrame | None = None) -> list[str]:
@@ -494,7 +526,7 @@ def what_if_interval(res: dict) -> str:
     if a == b:
         return (f"No sampling interval ({a}): this chain's edges are counts measured in the quarter and business "
                 "assumptions, so the move is their exact arithmetic; the assumptions' own uncertainty is not in it.")
-    return f"95% CI {a} to {b}, from the chain's edge intervals (the assumptions' own uncertainty is not in it)."
+    return f"95% CI {charts.fmt_usd_range(lo, hi)}, from the chain's edge intervals (the assumptions' own uncertainty is not in it)."
 
 
 def guardrail_line(g: dict) -> str:

@@ -519,7 +519,9 @@ def test_bridge_edge_method_reads_the_same_in_the_diagram_and_the_table(demo_db,
     app_env(demo_db)
     at = open_page("pages/bridge.py")
     no_failure(at)
-    [steps] = [d.value for d in at.dataframe if "how it was obtained" in d.value.columns]  # the open chain's
+    # the open chain's steps: a static table whose cells wrap (Markdown: "$" escaped)
+    [steps] = [t.value.map(lambda v: v.replace("\\", "").replace("\u2060", "") if isinstance(v, str) else v)
+               for t in at.table if "how it was obtained" in t.value.columns]
     diagram = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["annotations"]
     kinds = [a["text"].split("<i>")[1].split("</i>")[0] for a in diagram if "<i>" in a.get("text", "")]
     assert list(steps["method"]) == kinds
@@ -819,3 +821,20 @@ def test_explore_warns_that_short_period_rd_runs_small(demo_db, app_env):
     at = open_page("pages/explore.py", {"metrics": ["RΔ"], "grain": "quarter"})
     no_failure(at)
     assert "a period's non-AI users" not in texts(at)
+
+
+def test_static_tables_show_dollars_as_written_and_keep_signs_on_their_numbers(demo_db, app_env):
+    """The chains table is Markdown (st.table, cells wrap at 1280 px): "$" would start a
+    formula, and a line could break between "−" and "$" ("−" alone at a line's end)."""
+    from pages import ui
+
+    assert ui.md_escape("+$1 to *x* a_b") == "+\\$1 to \\*x\\* a\\_b"
+    assert ui.keep_sign(ui.md_escape("−$254,035 to −$249,489; 3 − 2")) == \
+        "−\u2060\\$254,035 to −\u2060\\$249,489; 3 − 2"
+    app_env(demo_db)
+    at = open_page("pages/bridge.py")
+    no_failure(at)
+    [chains] = [t.value for t in at.table if "measured against" in t.value.columns]
+    cis = list(chains["95% CI"])
+    assert cis and all("\\$" in v and "$" not in v.replace("\\$", "") for v in cis)
+    assert all("\u2060" in v for v in cis if "−" in v)

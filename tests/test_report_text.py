@@ -33,9 +33,12 @@ def test_chains_frame_says_what_each_impact_is_measured_against():
         "nothing: treatment only (the holdout has none of this line)",
         "nothing: treatment only (the holdout has none of this line)"]
     assert df["rests on assumptions"].to_list() == [
-        "agent cost per hour usd = 48 USD per hour", "none",
-        "manual baseline minutes per task = code 12, docs 15 minutes per task; user hour value usd = 45 USD per hour",
-        "none"]
+        "agent cost per hour: $48", "none",
+        "manual baseline minutes per task: code 12, docs 15; user hour value: $45", "none"]
+    # the name carries the unit; cents only when there are some
+    assert report.assumptions_text({"assumptions": {"cost_per_call_usd": {"value": 0.125, "unit": "USD per call"},
+                                                    "share_reviewed": {"value": 0.05, "unit": "share"}}}) == \
+        "cost per call: $0.12; share reviewed: 0.05"
     assert df["impact (USD)"].to_list() == [-1_000.0, 20_000.0, 50_000.0, -9_000.0]
     # + is good for the P&L; an interval that spans zero is no measurable effect
     assert df["P&L reading"].to_list() == ["no measurable effect", "gain", "gain", "cost"]
@@ -52,7 +55,7 @@ def test_summary_splits_the_total_by_what_it_is_measured_against():
     assert "+$41.0k on the treatment population alone" in line
     assert "TTA → productivity value +$50.0k, CPVO → AI spend −$9,000" in line
     assert "the largest is TTA → productivity value at +$50.0k" in line
-    assert "rests on manual baseline minutes per task = code 12, docs 15" in line
+    assert "rests on manual baseline minutes per task: code 12, docs 15" in line
     assert "The intervals cover sampling only, not the assumptions." in line
 
 
@@ -119,13 +122,30 @@ def test_chains_print_writes_dollars_out_and_moves_notes_under_the_table():
     df, notes = report.chains_print(bridge)
     assert df.columns == ["chain", "impact", "95% CI", "P&L reading", "measured against",
                           "consistent with measured", "rests on assumptions"]
-    assert df.row(0) == ("TCR → support cost", "−$1,000", "−$3,000 to +$1,000", "no measurable effect",
-                         "the holdout", "✔ yes", "agent cost per hour usd = 48 USD per hour")
+    # TCR and TTA rest on assumptions with no range: their intervals are marked sampling-only
+    assert df.row(0) == ("TCR → support cost", "−$1,000", "−$3,000 to +$1,000 †", "no measurable effect",
+                         "the holdout", "✔ yes", "agent cost per hour: $48")
     assert df["impact"].to_list()[2:] == ["+$50,000", "−$9,000"]
-    assert df["95% CI"].to_list()[2] == "+$49,990 to +$50,010"
+    assert df["95% CI"].to_list()[1:] == ["+$15,000 to +$25,000", "+$49,990 to +$50,010 †", "−$9,100 to −$8,900"]
     assert df["measured against"].to_list() == ["the holdout", "the holdout", "no holdout (treatment only)",
                                                 "no holdout (treatment only)"]
-    assert notes == ["TCR → support cost: Consistent: the intervals overlap."]
+    assert notes == [report.SAMPLING_ONLY_NOTE, "TCR → support cost: Consistent: the intervals overlap."]
+    assert report.SAMPLING_ONLY_NOTE.startswith("† Sampling only")
+
+
+def test_an_interval_is_called_sampling_only_while_an_assumption_has_no_range():
+    tcr, rd, tta, _ = BRIDGE["chains"]
+    assert report.fixed_assumptions(tta) == ["manual_baseline_minutes_per_task", "user_hour_value_usd"]
+    assert report.fixed_assumptions(rd) == []
+    assert report.ci_words(tcr) == "95% CI, sampling only" and report.ci_words(rd) == "95% CI"
+    assert report.ci_caveat(rd) == ""
+    assert report.ci_caveat(tcr) == ("The interval covers sampling only: agent cost per hour is held exact, "
+                                     "so the figure is only as good as that assumption.")
+    assert "manual baseline minutes per task, user hour value are held exact" in report.ci_caveat(tta)
+    # a plausible range (low/high in the assumptions file) widens the interval: no longer sampling only
+    ranged = {**tcr, "assumptions": {"agent_cost_per_hour_usd": {"value": 48.0, "low": 40.0, "high": 56.0}}}
+    assert report.ci_words(ranged) == "95% CI" and report.chains_print(
+        {"chains": [ranged]})[0]["95% CI"].to_list() == ["−$3,000 to +$1,000"]
 
 
 def test_pdf_chain_table_keeps_each_dollar_figure_on_one_line():
@@ -236,6 +256,13 @@ def test_chain_arrows_run_between_the_boxes_not_into_their_text():
     assert "(no measurable effect)" in boxes[-1].text.split("<br>")  # on its own line: a narrower box
     lo, hi = fig.layout.xaxis.range
     assert hi >= boxes[-1].x + half(boxes[-1])  # the last box is not cut at the right edge
+    # the P&L box holds an impact, unlike the levels before it: it says against what; with no
+    # assumption held exact its interval is not called sampling only
+    assert boxes[-1].text.split("<br>")[1:] == ["impact vs holdout", "<b>−$343</b>", "(no measurable effect)",
+                                                "[−$3,222, +$2,536]"]
+    alone = {**chain, "impact_method": ALONE, "assumptions": {"agent_cost_per_hour_usd": {"value": 48.0}}}
+    last = [a for a in charts.chain_diagram(alone).layout.annotations if not a.showarrow and a.y == 0.45][-1]
+    assert last.text.split("<br>")[1] == "impact, treatment only" and "sampling only" in last.text.split("<br>")[-1]
 
 
 def test_consistency_detail_drops_the_verdict_word():
@@ -458,3 +485,18 @@ def test_steps_frame_prints_the_estimates_as_the_diagram_does():
     full = report.steps_frame(chain, for_csv=True)
     assert full["estimate"].to_list() == [-54131008.79, -0.0191029]
     assert full["to"].to_list() == ["valid_outputs", "ai_spend_usd"]
+
+
+def test_an_intervals_ends_print_in_one_scale():
+    from pipelines import charts
+
+    # the scale of the larger end: "−$510 to +$15.0k" read as if the low end were tiny
+    assert charts.fmt_usd_range(-510.0, 15_009.0) == "−$0.5k to +$15.0k"
+    assert charts.fmt_usd_range(4_933.0, 19_318.0, sep=", ") == "+$4.9k, +$19.3k"
+    assert charts.fmt_usd_range(-254_035.0, 9_400.0) == "−$254.0k to +$9.4k"
+    assert charts.fmt_usd_range(-830.0, -829.6) == "−$830 to −$830"  # equal in whole dollars: left alone
+    assert charts.fmt_usd_range(900_000.0, 1_250_000.0) == "+$0.90M to +$1.25M"
+    # both ends alike at the scale ("+$1.60M to +$1.60M"): whole dollars instead
+    assert charts.fmt_usd_range(1_597_091.0, 1_597_237.0) == "+$1,597,091 to +$1,597,237"
+    assert charts.fmt_usd_range(None, 3.0) == "n/a"
+    assert charts.fmt_usd_range(100.0, 200.0, signed=False) == "$100 to $200"
