@@ -110,14 +110,17 @@ def test_home_scorecard_matches_cli(demo_db, app_env):
     body = texts(at)
     assert "green > 78%" in body  # which threshold made the status, in words
     # no audit signed and the data began long before today: the reminder is overdue, in red
-    overdue = [e.value for e in at.error if "audit is overdue" in str(e.value)]
+    overdue = [e.value for e in at.error if "overdue" in str(e.value)]
     assert overdue and "days ago" in overdue[0], [e.value for e in at.error]
+    # ... and says why it was due then (the demo's data began long before today)
+    assert "the first fell due 8 weeks after the data begin" in overdue[0], overdue[0]
     # the demo's run recorded an audit: it needs a sign-off, not a run
     con = duckdb.connect(str(demo_db), read_only=True)
     [(pending,)] = con.execute("select audit_id from audit_records where signed_at is null "
                                "order by created_at desc limit 1").fetchall()
     con.close()
-    assert f"Audit {pending} is recorded and awaits sign-off" in overdue[0], overdue[0]
+    assert overdue[0].startswith("**The metric audit's sign-off is overdue**: "
+                                 f"audit {pending} is recorded and awaits sign-off"), overdue[0]
 
 
 def test_home_tiles_carry_the_gate_warnings_on_their_inputs(demo_db, app_env):
