@@ -185,7 +185,7 @@ with tabs[5], part("guardrail and tier"):
         for g in f.get("guardrails") or []:
             st.markdown(report.guardrail_line(g))
             if g.get("per_domain"):
-                st.dataframe(pl.DataFrame(g["per_domain"]), hide_index=True)
+                st.dataframe(report.guardrail_domains_frame(g), hide_index=True)
         tiers = f.get("tier_agreement") or {}
         if tiers:
             st.markdown(f"**Tier agreement** ({tiers.get('pair')}): agreement {tiers.get('agreement', 0):.1%}, "
@@ -194,22 +194,18 @@ with tabs[5], part("guardrail and tier"):
 with tabs[6], part("data quality"):
     if tabs[6].open:
         dq = f.get("data_quality") or {}
-        st.markdown(f"{dq.get('checks', 0)} checks, {dq.get('critical_failures', 0)} critical failure(s), "
-                    f"{dq.get('warnings', 0)} warning(s) — {FLAG.get(dq.get('flagged'))}. {dq.get('note', '')}")
+        st.markdown(f"{FLAG.get(dq.get('flagged'))} — {dq.get('note', '')}.")
         if dq.get("runs"):
-            st.dataframe(pl.DataFrame([{k: v for k, v in r.items() if k != "failures"} for r in dq["runs"]]),
-                         hide_index=True)
+            history = da.runs()
+            now = dict(zip(history["run_id"], history["status"])) if history.height else {}
+            ui.table(report.audit_runs_frame(dq["runs"], now), "audit_gate_runs", key="audit_runs", static=True)
 
 # ------------------------------------------------------------------ history + sign-off
 st.subheader("Audit history")
 history = state.get("history") or []
 if history:
-    cols = ["audit_id", "created_at", "as_of", "score", "verdict", "decision", "signed_by", "signed_at", "next_due"]
-    # times to the minute, "—" for what has no value yet (not "None")
-    ui.table(pl.DataFrame([{c: ("—" if h.get(c) is None else str(h.get(c))[:16] if c.endswith("_at")
-                                else str(h.get(c))) for c in cols} | {
-        "flags": ", ".join(str(x.get("check", x)) if isinstance(x, dict) else str(x) for x in h.get("flags") or [])}
-        for h in history]), "audit_history", key="history")
+    ui.table(report.audit_history_frame(history), "audit_history", key="history", static=True,
+             csv=report.audit_history_frame(history, for_csv=True))
 
 st.subheader("Sign-off")
 if signed:

@@ -545,6 +545,72 @@ def guardrail_line(g: dict) -> str:
             f"{limit}: value {value} overall — {where}. {g.get('note', '')}").rstrip()
 
 
+def guardrail_domains_frame(g: dict) -> pl.DataFrame:
+    """A guardrail's per-domain values in display units with their 95% interval and the
+    verdict in words (the findings hold fractions and a boolean)."""
+    met, rows = g.get("metric"), g.get("per_domain") or []
+    name = charts.SHORT.get(met, met)
+
+    def fmt(v):
+        return charts.fmt_value(met, v, 1) if met in charts.SHORT else ("n/a" if v is None else f"{v:.4g}")
+    return pl.DataFrame([{
+        "domain": r.get("domain"), name: fmt(r.get("value")),
+        "95% CI": f"{fmt(r.get('ci_low'))} to {fmt(r.get('ci_high'))}" if r.get("ci_low") is not None else "n/a",
+        "limit": f"{charts.OPS.get(g.get('op'), g.get('op'))} {fmt(g.get('limit'))}",
+        "status": "⚠ violated" if r.get("violated") else "✔ held",
+    } for r in sorted(rows, key=lambda r: (not r.get("violated"), -(r.get("value") or 0)))],
+        schema={"domain": pl.Utf8, name: pl.Utf8, "95% CI": pl.Utf8, "limit": pl.Utf8, "status": pl.Utf8})
+
+
+def audit_runs_frame(runs: list[dict], now: dict | None = None) -> pl.DataFrame:
+    """The runs an audit's data-quality check read, in words. A run still going when the
+    audit was recorded (the demo and `run` audit inside the run) says so, with its outcome
+    from `now` ({run_id: status} of the run history) when it has one."""
+    now = now or {}
+
+    def status(r):
+        if r.get("status") == "running" and now.get(r.get("run_id"), "running") != "running":
+            return f"in progress when audited; ended: {now[r['run_id']]}"
+        return r.get("status") or "n/a"
+    return pl.DataFrame([{
+        "run": r.get("run_id"), "command": r.get("command"), "started (UTC)": str(r.get("started_at") or "")[:16]
+        .replace("T", " "), "status": status(r),
+        "why read": ("built this warehouse" if r.get("built_this_warehouse") and not r.get("in_window")
+                     else "inside the audit window"),
+        "checks": r.get("checks"), "critical failures": r.get("critical_failures"), "warnings": r.get("warnings"),
+    } for r in runs], schema={"run": pl.Utf8, "command": pl.Utf8, "started (UTC)": pl.Utf8, "status": pl.Utf8,
+                              "why read": pl.Utf8, "checks": pl.Int64, "critical failures": pl.Int64,
+                              "warnings": pl.Int64})
+
+
+def audit_history_frame(history: list[dict], for_csv: bool = False) -> pl.DataFrame:
+    """The recorded audits, newest first as given: times to the minute, "—" for what has no
+    value yet (not "None"), what each flagged by check ("decay ×5, guardrail"; `for_csv`:
+    every flag in full)."""
+    cols = {"audit_id": "audit", "created_at": "recorded (UTC)", "as_of": "as of", "score": "score",
+            "verdict": "recommendation", "decision": "decision", "signed_by": "signed by",
+            "signed_at": "signed (UTC)", "next_due": "next due"}
+
+    def cell(h, c):
+        v = h.get(c)
+        if v is None:
+            return "—"
+        if c.endswith("_at"):
+            return str(v)[:16].replace("T", " ")
+        return str(v)[:10] if c in ("as_of", "next_due") else str(v)
+
+    def flagged(h):
+        flags = [str(x.get("check", x)) if isinstance(x, dict) else str(x) for x in h.get("flags") or []]
+        if for_csv:
+            return "; ".join(flags) or "—"
+        checks: dict[str, int] = {}
+        for f in flags:  # "decay: tcr is at its red line" → decay
+            checks[f.split(":")[0].replace("_", " ")] = checks.get(f.split(":")[0].replace("_", " "), 0) + 1
+        return ", ".join(k + (f" ×{n}" if n > 1 else "") for k, n in checks.items()) or "—"
+    return pl.DataFrame([{label: cell(h, c) for c, label in cols.items()} | {"flagged": flagged(h)}
+                         for h in history], schema={**{label: pl.Utf8 for label in cols.values()}, "flagged": pl.Utf8})
+
+
 def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
     """One sentence on the 8-week metric audit behind a quarter (the record's findings, as
     audit.get returns it): its recommendation with the score on its scale (`scale`:

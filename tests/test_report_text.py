@@ -500,3 +500,46 @@ def test_an_intervals_ends_print_in_one_scale():
     assert charts.fmt_usd_range(1_597_091.0, 1_597_237.0) == "+$1,597,091 to +$1,597,237"
     assert charts.fmt_usd_range(None, 3.0) == "n/a"
     assert charts.fmt_usd_range(100.0, 200.0, signed=False) == "$100 to $200"
+
+
+def test_guardrail_domains_read_in_display_units_and_words():
+    g = {"metric": "hr", "op": "<=", "limit": 0.05, "per_domain": [
+        {"domain": "python", "value": 0.0224, "ci_low": 0.0207, "ci_high": 0.0242, "violated": False},
+        {"domain": "billing", "value": 0.0691, "ci_low": 0.0665, "ci_high": 0.0718, "violated": True},
+        {"domain": "legal", "value": 0.027, "ci_low": None, "ci_high": None, "violated": False}]}
+    df = report.guardrail_domains_frame(g)
+    assert df.columns == ["domain", "HR", "95% CI", "limit", "status"]
+    # the violated domain first, then the highest value
+    assert df.rows() == [("billing", "6.91%", "6.65% to 7.18%", "≤ 5.00%", "⚠ violated"),
+                         ("legal", "2.70%", "n/a", "≤ 5.00%", "✔ held"),
+                         ("python", "2.24%", "2.07% to 2.42%", "≤ 5.00%", "✔ held")]
+
+
+def test_a_run_in_progress_when_audited_says_how_it_ended():
+    runs = [{"run_id": "r1", "command": "demo", "started_at": "2026-12-03T07:49:19.24", "status": "running",
+             "in_window": False, "built_this_warehouse": True, "checks": 191, "critical_failures": 0, "warnings": 3},
+            {"run_id": "r0", "command": "run", "started_at": "2026-11-20T10:00:00", "status": "failed",
+             "in_window": True, "built_this_warehouse": False, "checks": 40, "critical_failures": 1, "warnings": 0}]
+    df = report.audit_runs_frame(runs, {"r1": "success", "r0": "failed"})
+    assert df["status"].to_list() == ["in progress when audited; ended: success", "failed"]
+    assert df["started (UTC)"].to_list() == ["2026-12-03 07:49", "2026-11-20 10:00"]
+    assert df["why read"].to_list() == ["built this warehouse", "inside the audit window"]
+    # no later word on it (the run history lost it, or it still runs): as recorded
+    assert report.audit_runs_frame(runs[:1], {})["status"].to_list() == ["running"]
+
+
+def test_audit_history_names_each_flagged_check_once_with_a_count():
+    history = [{"audit_id": "a2", "created_at": "2026-12-03T07:49:25.123", "as_of": "2026-10-01", "score": -6.0,
+                "verdict": "iterate", "decision": None, "signed_by": None, "signed_at": None, "next_due": None,
+                "flags": ["decay: tcr is at its red line", "decay: hr heads to red", "drift (minor): domain shifted",
+                          "guardrail: hr <= 0.05 violated in billing"]},
+               {"audit_id": "a1", "created_at": "2026-08-01T09:00:00", "as_of": "2026-08-01", "score": 1.5,
+                "verdict": "keep", "decision": "keep", "signed_by": "Ana", "signed_at": "2026-08-02T10:11:12",
+                "next_due": "2026-09-27", "flags": []}]
+    df = report.audit_history_frame(history)
+    assert df.columns == ["audit", "recorded (UTC)", "as of", "score", "recommendation", "decision", "signed by",
+                          "signed (UTC)", "next due", "flagged"]
+    assert df.row(0) == ("a2", "2026-12-03 07:49", "2026-10-01", "-6.0", "iterate", "—", "—", "—", "—",
+                         "decay ×2, drift (minor), guardrail")
+    assert df.row(1)[-4:] == ("Ana", "2026-08-02 10:11", "2026-09-27", "—")
+    assert report.audit_history_frame(history, for_csv=True)["flagged"][0] == "; ".join(history[0]["flags"])
