@@ -134,11 +134,11 @@ def change_word(metric: str, change: float | None) -> str | None:
 
 
 def tile_label(metric: str) -> str:
-    """A scorecard tile's title: the short name and the label, without a trailing unit the
-    value already shows ("HitL-F — Human-in-the-Loop interventions", its value "7.15 per
-    100"): at 1280 px the whole label was cut to "Human-in-the-Loop inte…"."""
+    """A scorecard tile's title: the short name and the contract's `tile_label` (else its
+    label), without a trailing unit the value already shows ("RΔ — Retention Delta (7-day)"):
+    at 1280 px a tile's title holds about 32 characters beside its help icon."""
     meta = _meta(metric)
-    label, unit = meta["label"], meta["unit"]
+    label, unit = meta.get("tile_label") or meta["label"], meta["unit"]
     if label.endswith(" " + unit):
         label = label[: -len(unit) - 1]
     return f"{SHORT.get(metric, metric)} — {label}"
@@ -939,9 +939,11 @@ def what_if_chart(res: dict, title: str) -> go.Figure:
         if i == 0 and metric in config.METRICS:
             body = f"{fmt_value(metric, cur)} → {fmt_value(metric, new)}"
             delta = fmt_change(metric, None if _bad(ch) else ch * scale(metric)) or "n/a"
-        elif last:
+        elif last:  # the line's own change, then what it does to the P&L (a cost that falls is a gain)
             body = f"{fmt_usd(cur)} → {fmt_usd(new)}"
-            delta = f"{fmt_usd(res.get('usd_change'), True)}"
+            level = None if _bad(cur) or _bad(new) else new - cur
+            delta = (f"{fmt_usd(level, True)}</b><br><b>P&L {fmt_usd(res.get('usd_change'), True)}"
+                     if level is not None else f"{fmt_usd(res.get('usd_change'), True)}")
         else:
             if not _bad(ch) and not _bad(cur) and abs(ch) <= 1e-9 * max(1.0, abs(cur)):
                 ch = 0.0  # float noise of an unmoved node (e.g. -1.7e-10), not a change

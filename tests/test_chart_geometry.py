@@ -109,10 +109,11 @@ def test_tile_label_drops_only_a_unit_the_value_shows():
     from pipelines import charts, config
 
     labels = {m: charts.tile_label(m) for m in config.METRICS}
-    assert labels["hitl_per_100"] == "HitL-F — Human-in-the-Loop interventions"  # value: "7.15 per 100"
+    # the contract's tile_label ("HitL-F — Human-in-the-Loop interventions" was cut at 1280 px)
+    assert labels["hitl_per_100"] == "HitL-F — Human-in-the-Loop"  # value: "7.15 per 100"
     assert labels["tcr"] == "TCR — Task Completion Rate"
     assert labels["tta_p50_s"] == "TTA p50 — Time-to-Accuracy (p50)"
-    assert all(len(v) <= 40 for v in labels.values()), labels  # one line of a 1280-px tile
+    assert all(len(v) <= 32 for v in labels.values()), labels  # one line of a 1280-px tile
 
 
 def test_explore_panels_label_months_and_quarters_and_name_sides_by_value():
@@ -154,3 +155,20 @@ def test_gaming_pairs_name_metrics_not_columns():
                              {"primary": "tcr", "counter": "requery_rate", "primary_change": 1.0,
                               "counter_change": 2.0}])
     assert [x.split("<br>")[0] for x in f.data[0].x] == ["CPVO vs TCR", "TCR vs re-queries"]
+
+
+def test_what_if_cost_box_shows_the_cost_falling_and_the_pnl_rising():
+    # a higher TCR lowers support cost by $1,220: the box read "$70.2k → $68.9k, Δ +$1,220"
+    from pipelines import charts
+
+    res = {"ai_metric": "tcr", "usd_change": 1_220.0, "usd_ci_low": 161.0, "usd_ci_high": 2_278.0,
+           "nodes": [{"node": "tcr", "current": 0.745, "new": 0.80, "change": 0.055},
+                     {"node": "agent_hours", "label": "Support agent hours", "current": 1_462.0, "new": 1_436.6,
+                      "change": -25.4, "unit": "hours"},
+                     {"node": "support_cost_usd", "label": "Support cost", "current": 70_176.0, "new": 68_956.0,
+                      "change": -1_220.0}]}
+    last = [a for a in charts.what_if_chart(res, "t").layout.annotations if not a.showarrow][-1].text
+    lines = last.split("<br>")
+    assert lines[1] == "$70.2k → $69.0k"
+    assert lines[2:4] == ["<b>Δ −$1,220</b>", "<b>P&L +$1,220</b>"]
+    assert lines[4] == "95% CI [+$161, +$2,278]"
