@@ -48,7 +48,7 @@ with st.expander("Scorecard as a table", expanded=False):
     ui.table(sc_df, f"l6_scorecard_{quarter}", key="scorecard")
 
 st.subheader("Summary")
-st.markdown("\n".join(f"- {b}" for b in bullets))
+st.markdown("\n".join(f"- {ui.keep_sign(b)}" for b in bullets))  # a sign stays on its number
 
 # ---------------------------------------------------------------- KPI bridge
 st.subheader("KPI bridge in dollars")

@@ -841,3 +841,13 @@ def test_static_tables_show_dollars_as_written_and_keep_signs_on_their_numbers(d
     cis = list(chains["95% CI"])
     assert cis and all("\\$" in v and "$" not in v.replace("\\$", "") for v in cis)
     assert all("\u2060" in v for v in cis if "−" in v)
+
+
+def test_qbr_bullets_keep_each_sign_on_its_dollars(demo_db, app_env):
+    # "(−" at a line's end and "$2,504" on the next: a word joiner holds them together
+    app_env(demo_db)
+    at = open_page("pages/qbr.py")
+    no_failure(at)
+    [bullets] = [m.value for m in at.markdown if m.value.startswith("- ") and "KPI bridge values" in m.value]
+    assert "−$" not in bullets and "+$" not in bullets
+    assert "−\u2060$" in bullets or "+\u2060$" in bullets
