@@ -1241,7 +1241,7 @@ def _consistency(chain, q, usd, lo, hi, implied, ilo, ihi, edges, reason,
             f"Inconsistent but immaterial: the chain implies {_usd(implied)} (95% CI {_usd(ilo)} to {_usd(ihi)}) and "
             f"the {measured} figure is {_usd(usd)} (95% CI {_usd(lo)} to {_usd(hi)}); the intervals do not overlap, "
             f"but the gap ({_usd(gap)[1:]}, {gap / max(abs(usd), abs(implied)):.2%}) is under the {tolerance:.0%} "
-            f"materiality bar (config/bridge.toml [consistency] tolerance_share): both figures tell the same story.")
+            f"materiality bar set in the bridge config: both figures tell the same story.")
     if overlap:
         if identity and abs(implied - usd) <= 1e-6 * max(1.0, abs(usd)):
             return True, material, (f"The chain is an accounting identity at {q.label}'s values: it implies the measured "
