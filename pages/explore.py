@@ -119,7 +119,8 @@ if support_cut:
 for m in metrics:
     warned = da.metric_warnings(m)
     if warned:
-        st.caption(f":orange[⚠ Data-quality warnings on the inputs of {charts.SHORT[m]}:] " + "; ".join(warned))
+        st.caption(f"{charts.SHORT[m]}: :orange[{report.warning_effect(warned)}]",
+                   help="\n".join(f"- {w['text']}" for w in warned))
 if "retention_delta_pts" in metrics:
     for name, _, df in frames:
         if not df.is_empty() and df["retention_delta_pts"].null_count():

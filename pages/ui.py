@@ -137,9 +137,9 @@ def scorecard_metrics(card: dict, key: str) -> None:
                 st.caption(extra)
             warned = da.metric_warnings(m["metric"])
             if warned:
-                st.caption(f":orange[⚠ {len(warned)} data-quality warning{'s' if len(warned) > 1 else ''} on its "
-                           "inputs]", help="Gate warnings of the run these numbers come from (Data quality page):  \n"
-                           + "  \n".join(f"- {w}" for w in warned))
+                st.caption(f":orange[{report.warning_effect(warned)}]",
+                           help="Gate warnings of the run these numbers come from (Data quality page):  \n"
+                           + "  \n".join(f"- {w['text']}" for w in warned))
 
 
 def _extra_line(metric: str, row: dict | None) -> str | None:

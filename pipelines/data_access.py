@@ -586,11 +586,12 @@ def served_warnings(db: str, stamp: int) -> list[dict]:
         return _module("gates").served_warnings(con)
 
 
-def metric_warnings(metric: str, db: str | Path | None = None) -> list[str]:
-    """The served run's gate warnings that touch one L6 metric or bridge measure, as sentences."""
+def metric_warnings(metric: str, db: str | Path | None = None) -> list[dict]:
+    """The served run's gate warnings that touch one L6 metric or bridge measure (each with
+    its "stage", "table", "expectation" and "text", a sentence)."""
     if not warehouse_exists(db):
         return []
-    return [w["text"] for w in served_warnings(db=db) if metric in w["metrics"]]
+    return [w for w in served_warnings(db=db) if metric in w["metrics"]]
 
 
 def freshness(db: str | Path | None = None) -> dict | None:

@@ -611,6 +611,24 @@ def audit_history_frame(history: list[dict], for_csv: bool = False) -> pl.DataFr
                          for h in history], schema={**{label: pl.Utf8 for label in cols.values()}, "flagged": pl.Utf8})
 
 
+def warning_effect(warnings: list[dict]) -> str:
+    """What gate warnings on a figure's inputs mean for the figure, in words. A warning of
+    the raw or staging suite is about rows staging removed (exact duplicates) or
+    quarantined with a reason: the figure is computed without them, and the feed needs a
+    look. A later stage's warning (e.g. days without interactions) is about the data the
+    figure is computed from."""
+    if not warnings:
+        return ""
+    n = len(warnings)
+    head = f"⚠ {n} data-quality warning{'s' if n > 1 else ''} on its inputs"
+    if all(w.get("stage") in ("raw", "staging") for w in warnings):
+        return (f"{head}: rows removed or quarantined before this figure, which is computed without them "
+                "(the feed needs a look; Data quality names them)")
+    later = sorted({f"{str(w.get('expectation') or '?').replace('_', ' ')} on {w.get('table')}" for w in warnings
+                    if w.get("stage") not in ("raw", "staging")})
+    return f"{head}: {', '.join(later)} (it may bear on this figure; Data quality says more)"
+
+
 def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
     """One sentence on the 8-week metric audit behind a quarter (the record's findings, as
     audit.get returns it): its recommendation with the score on its scale (`scale`:

@@ -137,8 +137,10 @@ def test_home_tiles_carry_the_gate_warnings_on_their_inputs(demo_db, app_env):
     app_env(demo_db)
     at = open_page("pages/home.py")
     no_failure(at)
-    flagged = [c for c in at.caption if "data-quality warning" in str(c.value)]
-    assert len(flagged) == 6, [c.value for c in flagged]  # one per L6 tile
+    flagged = [str(c.value) for c in at.caption if "data-quality warning" in str(c.value)]
+    assert len(flagged) == 6, flagged  # one per L6 tile
+    # ... saying what it means for the figure: staging removed those rows before computing it
+    assert all("rows removed or quarantined before this figure" in c for c in flagged), flagged
 
 
 def test_stale_data_is_said_beside_the_dates_not_on_the_tiles(demo_db, app_env, tmp_path):

@@ -543,3 +543,18 @@ def test_audit_history_names_each_flagged_check_once_with_a_count():
                          "decay ×2, drift (minor), guardrail")
     assert df.row(1)[-4:] == ("Ana", "2026-08-02 10:11", "2026-09-27", "—")
     assert report.audit_history_frame(history, for_csv=True)["flagged"][0] == "; ".join(history[0]["flags"])
+
+
+def test_a_tile_warning_says_what_it_means_for_the_figure():
+    dup = {"stage": "staging", "table": "meta_ingest_summary", "expectation": "no_repeated_rows", "text": "…"}
+    null = {"stage": "raw", "table": "src_interactions", "expectation": "outcome_not_null", "text": "…"}
+    gap = {"stage": "metrics", "table": "l6_daily", "expectation": "no_missing_days", "text": "…"}
+    assert report.warning_effect([]) == ""
+    assert report.warning_effect([dup]) == (
+        "⚠ 1 data-quality warning on its inputs: rows removed or quarantined before this figure, which is "
+        "computed without them (the feed needs a look; Data quality names them)")
+    assert report.warning_effect([dup, null]).startswith("⚠ 2 data-quality warnings on its inputs: rows removed")
+    # a later stage's warning is about the data the figure rests on: named, not explained away
+    assert report.warning_effect([dup, gap]) == (
+        "⚠ 2 data-quality warnings on its inputs: no missing days on l6_daily (it may bear on this figure; "
+        "Data quality says more)")
