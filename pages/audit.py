@@ -194,10 +194,16 @@ with tabs[5], part("guardrail and tier"):
 with tabs[6], part("data quality"):
     if tabs[6].open:
         dq = f.get("data_quality") or {}
-        st.markdown(f"{FLAG.get(dq.get('flagged'))} — {dq.get('note', '')}.")
+        run_history = da.runs()
+        now = dict(zip(run_history["run_id"], run_history["status"])) if run_history.height else {}
+        st.markdown(" — ".join(p for p in (FLAG.get(dq.get("flagged")), (dq.get("note") or "").rstrip(".")) if p)
+                    + ".")
+        late = report.ended_badly_after_audit(dq.get("runs") or [], now)
+        if late:
+            st.warning(f"Run {', '.join(late)} was still in progress when the audit was recorded and has since ended "
+                       "without success: the audit's data-quality verdict did not see that (Data quality page).",
+                       icon=":material/warning:")
         if dq.get("runs"):
-            history = da.runs()
-            now = dict(zip(history["run_id"], history["status"])) if history.height else {}
             ui.table(report.audit_runs_frame(dq["runs"], now), "audit_gate_runs", key="audit_runs", static=True)
 
 # ------------------------------------------------------------------ history + sign-off

@@ -205,6 +205,10 @@ def fmt_usd_range(lo: float | None, hi: float | None, signed: bool = True, sep: 
     a, b = fmt_usd(lo, signed, scale_of=(lo, hi)), fmt_usd(hi, signed, scale_of=(lo, hi))
     if a == b and lo != hi:
         a, b = fmt_usd(lo, signed, exact=True), fmt_usd(hi, signed, exact=True)
+    # an end that rounds to nothing at the shared scale ("−$0.0k") in whole dollars ("−$30")
+    zero = re.compile(r"^[+−]?\$0(\.0+)?[kM]$")
+    a = fmt_usd(lo, signed) if zero.match(a) else a
+    b = fmt_usd(hi, signed) if zero.match(b) else b
     return f"{a}{sep}{b}"
 
 
@@ -854,10 +858,11 @@ def against_holdout(chain: dict) -> bool:
 
 
 def fixed_assumptions(chain: dict) -> list[str]:
-    """The assumptions a chain's dollars rest on that have no plausible range (no low/high
-    in the assumptions file): held exact, so the chain's interval covers sampling only."""
-    return sorted(n for n, a in (chain.get("assumptions") or {}).items()
-                  if a.get("low") is None or a.get("high") is None)
+    """The business assumptions a chain's measured dollars rest on. The measured interval
+    is the P&L node's sampling interval (e.g. the hours' interval times the cost per hour):
+    every assumption is held exact in it, even one given a plausible range (low/high), which
+    widens only the edge intervals behind the implied and what-if figures."""
+    return sorted((chain.get("assumptions") or {}).keys())
 
 
 def pnl_word(chain: dict) -> str:
@@ -895,7 +900,7 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
         if last and not _bad(chain.get("usd_impact")):
             # the P&L box holds the quarter's impact, not a level like the boxes before it:
             # its line says against what, and the interval says when it is sampling only
-            text += (f"<br>{'impact vs holdout' if against_holdout(chain) else 'impact, treatment only'}"
+            text += (f"<br>{'P&L impact vs holdout' if against_holdout(chain) else 'P&L impact, treatment only'}"
                      f"<br><b>{fmt_usd(chain['usd_impact'], True)}</b><br>({pnl_word(chain)})"
                      f"<br>[{fmt_usd_range(chain.get('usd_ci_low'), chain.get('usd_ci_high'), sep=', ')}]"
                      + ("<br><span style='font-size:12px'>sampling only</span>" if fixed_assumptions(chain) else ""))
@@ -953,7 +958,7 @@ def what_if_chart(res: dict, title: str) -> go.Figure:
                 f"<b>Δ {delta}</b>")
         if last and not _bad(res.get("usd_ci_low")) and res.get("usd_change"):  # not at rest
             lo, hi = res.get("usd_ci_low"), res.get("usd_ci_high")
-            text += ("<br>exact (no sampling error)" if fmt_usd(lo, True) == fmt_usd(hi, True)
+            text += ("<br>exact (no sampling error)" if hi - lo < 0.5
                      else f"<br>95% CI [{fmt_usd_range(lo, hi, sep=', ')}]")
         elif not last and i > 0:
             text += f"<br><span style='font-size:11px'>{_wrap(unit, 26)}</span>"

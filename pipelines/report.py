@@ -129,7 +129,13 @@ def assumptions_text(chain: dict) -> str:
         usd = str(a.get("unit") or "").startswith("USD")
 
         def num(v):
-            return f"${v:,.2f}".replace(".00", "") if usd else f"{v:g}"
+            if charts._bad(v):
+                return "n/a"
+            if not usd:
+                return f"{v:g}"
+            text = f"{v:,.4f}".rstrip("0")  # $48, $0.125, $0.004: the input an exec will quote
+            whole, _, cents = text.partition(".")
+            return f"${whole}" if not cents else f"${whole}.{cents.ljust(2, '0')}"
         if a.get("value") is not None:
             parts.append(f"{words}: {num(a['value'])}")
         elif a.get("by_feature"):
@@ -141,8 +147,9 @@ fixed_assumptions = charts.fixed_assumptions
 
 
 def ci_words(chain: dict) -> str:
-    """The name of a chain's dollar interval: "95% CI", or "95% CI, sampling only" when an
-    assumption it rests on is held exact (a narrow interval then is not a precise figure)."""
+    """The name of a chain's measured dollar interval: "95% CI, sampling only" when the
+    dollars rest on a business assumption (held exact in it: a narrow interval then is not
+    a precise figure), else "95% CI"."""
     return "95% CI, sampling only" if fixed_assumptions(chain) else "95% CI"
 
 
@@ -522,9 +529,8 @@ def what_if_interval(res: dict) -> str:
         return "No interval: the chain has an edge without an estimate."
     if not res.get("usd_change") and lo == hi == 0:
         return "At the quarter's own value nothing moves yet."
-    a, b = charts.fmt_usd(lo, True), charts.fmt_usd(hi, True)
-    if a == b:
-        return (f"No sampling interval ({a}): this chain's edges are counts measured in the quarter and business "
+    if hi - lo < 0.5:  # not "the ends print alike": $146 wide on $1.6M is an interval
+        return (f"No sampling interval ({charts.fmt_usd(lo, True)}): this chain's edges are counts measured in the quarter and business "
                 "assumptions, so the move is their exact arithmetic; the assumptions' own uncertainty is not in it.")
     return f"95% CI {charts.fmt_usd_range(lo, hi)}, from the chain's edge intervals (the assumptions' own uncertainty is not in it)."
 
@@ -547,18 +553,40 @@ def guardrail_line(g: dict) -> str:
 
 def guardrail_domains_frame(g: dict) -> pl.DataFrame:
     """A guardrail's per-domain values in display units with their 95% interval and the
-    verdict in words (the findings hold fractions and a boolean)."""
-    met, rows = g.get("metric"), g.get("per_domain") or []
-    name = charts.SHORT.get(met, met)
+    verdict in words. The audit counts a domain as violated only when its whole interval is
+    past the limit; a value past the limit whose interval reaches back across it reads
+    "past the limit, not conclusive", never "held". Furthest past the limit first."""
+    met, rows, op, limit = g.get("metric"), g.get("per_domain") or [], g.get("op"), g.get("limit")
+    name = charts.SHORT.get(met) or str(met or "value")
+    upper = op in ("<", "<=")  # the limit is a ceiling
 
     def fmt(v):
-        return charts.fmt_value(met, v, 1) if met in charts.SHORT else ("n/a" if v is None else f"{v:.4g}")
+        if charts._bad(v):
+            return "n/a"
+        return charts.fmt_value(met, v, 1) if met in charts.SHORT else f"{v:.4g}"
+
+    def status(r):
+        v = r.get("value")
+        if charts._bad(v):
+            return "n/a"
+        if r.get("violated"):
+            return "⚠ violated"
+        past = not charts._bad(limit) and (v > limit if upper else v < limit)
+        return "past the limit, not conclusive (its interval crosses it)" if past else "✔ held"
+
+    def excess(r):
+        v = r.get("value")
+        if charts._bad(v) or charts._bad(limit):
+            return float("inf")
+        return -(v - limit) if upper else -(limit - v)
+
     return pl.DataFrame([{
         "domain": r.get("domain"), name: fmt(r.get("value")),
-        "95% CI": f"{fmt(r.get('ci_low'))} to {fmt(r.get('ci_high'))}" if r.get("ci_low") is not None else "n/a",
-        "limit": f"{charts.OPS.get(g.get('op'), g.get('op'))} {fmt(g.get('limit'))}",
-        "status": "⚠ violated" if r.get("violated") else "✔ held",
-    } for r in sorted(rows, key=lambda r: (not r.get("violated"), -(r.get("value") or 0)))],
+        "95% CI": (f"{fmt(r.get('ci_low'))} to {fmt(r.get('ci_high'))}"
+                   if not charts._bad(r.get("ci_low")) and not charts._bad(r.get("ci_high")) else "n/a"),
+        "limit": f"{charts.OPS.get(op, op or '')} {fmt(limit)}".strip(),
+        "status": status(r),
+    } for r in sorted(rows, key=lambda r: (not r.get("violated"), excess(r)))],
         schema={"domain": pl.Utf8, name: pl.Utf8, "95% CI": pl.Utf8, "limit": pl.Utf8, "status": pl.Utf8})
 
 
@@ -569,18 +597,36 @@ def audit_runs_frame(runs: list[dict], now: dict | None = None) -> pl.DataFrame:
     now = now or {}
 
     def status(r):
-        if r.get("status") == "running" and now.get(r.get("run_id"), "running") != "running":
-            return f"in progress when audited; ended: {now[r['run_id']]}"
-        return r.get("status") or "n/a"
+        if r.get("status") != "running":
+            return r.get("status") or "n/a"
+        ended = now.get(r.get("run_id"))
+        if ended and ended != "running":
+            return f"in progress when audited; ended: {ended}"
+        return "in progress when audited" + ("" if ended else "; outcome not known")
+
+    def why(r):
+        if r.get("in_window"):
+            return "inside the audit window"
+        return "built this warehouse" if r.get("built_this_warehouse") else "—"
+
+    def count(v):
+        return None if charts._bad(v) else int(v)
     return pl.DataFrame([{
-        "run": r.get("run_id"), "command": r.get("command"), "started (UTC)": str(r.get("started_at") or "")[:16]
-        .replace("T", " "), "status": status(r),
-        "why read": ("built this warehouse" if r.get("built_this_warehouse") and not r.get("in_window")
-                     else "inside the audit window"),
-        "checks": r.get("checks"), "critical failures": r.get("critical_failures"), "warnings": r.get("warnings"),
+        "run": r.get("run_id"), "command": r.get("command"),
+        "started (UTC)": str(r.get("started_at") or "")[:16].replace("T", " "), "status": status(r),
+        "why read": why(r), "checks": count(r.get("checks")), "critical failures": count(r.get("critical_failures")),
+        "warnings": count(r.get("warnings")),
     } for r in runs], schema={"run": pl.Utf8, "command": pl.Utf8, "started (UTC)": pl.Utf8, "status": pl.Utf8,
                               "why read": pl.Utf8, "checks": pl.Int64, "critical failures": pl.Int64,
                               "warnings": pl.Int64})
+
+
+def ended_badly_after_audit(runs: list[dict], now: dict | None) -> list[str]:
+    """Runs the audit saw in progress (and so did not flag) that have since ended other than
+    in success."""
+    now = now or {}
+    return [r.get("run_id") for r in runs if r.get("status") == "running"
+            and now.get(r.get("run_id")) not in (None, "running", "success")]
 
 
 def audit_history_frame(history: list[dict], for_csv: bool = False) -> pl.DataFrame:
@@ -593,14 +639,17 @@ def audit_history_frame(history: list[dict], for_csv: bool = False) -> pl.DataFr
 
     def cell(h, c):
         v = h.get(c)
-        if v is None:
+        if charts._bad(v):
             return "—"
+        if c == "score":
+            return "0.0" if round(float(v), 1) == 0 else f"{float(v):+.1f}".replace("-", "−")
         if c.endswith("_at"):
             return str(v)[:16].replace("T", " ")
         return str(v)[:10] if c in ("as_of", "next_due") else str(v)
 
     def flagged(h):
-        flags = [str(x.get("check", x)) if isinstance(x, dict) else str(x) for x in h.get("flags") or []]
+        flags = [str(x.get("check") or x.get("name") or "other") if isinstance(x, dict) else str(x)
+                 for x in h.get("flags") or []]
         if for_csv:
             return "; ".join(flags) or "—"
         checks: dict[str, int] = {}
@@ -621,11 +670,13 @@ def warning_effect(warnings: list[dict]) -> str:
         return ""
     n = len(warnings)
     head = f"⚠ {n} data-quality warning{'s' if n > 1 else ''} on its inputs"
-    if all(w.get("stage") in ("raw", "staging") for w in warnings):
+    def on_rows(w):  # a check of the rows staging removes or quarantines (not, e.g., of freshness)
+        return w.get("stage") in ("raw", "staging") and w.get("applies_to", "metrics") == "metrics"
+    if all(on_rows(w) for w in warnings):
         return (f"{head}: rows removed or quarantined before this figure, which is computed without them "
                 "(the feed needs a look; Data quality names them)")
-    later = sorted({f"{str(w.get('expectation') or '?').replace('_', ' ')} on {w.get('table')}" for w in warnings
-                    if w.get("stage") not in ("raw", "staging")})
+    later = sorted({str(w.get("expectation") or "a check").replace("_", " ")
+                    + (f" on {w['table']}" if w.get("table") else "") for w in warnings if not on_rows(w)})
     return f"{head}: {', '.join(later)} (it may bear on this figure; Data quality says more)"
 
 

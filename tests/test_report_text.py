@@ -38,7 +38,11 @@ def test_chains_frame_says_what_each_impact_is_measured_against():
     # the name carries the unit; cents only when there are some
     assert report.assumptions_text({"assumptions": {"cost_per_call_usd": {"value": 0.125, "unit": "USD per call"},
                                                     "share_reviewed": {"value": 0.05, "unit": "share"}}}) == \
-        "cost per call: $0.12; share reviewed: 0.05"
+        "cost per call: $0.125; share reviewed: 0.05"  # the input as given, not rounded to cents
+    assert report.assumptions_text({"assumptions": {"x_usd": {"value": 0.004, "unit": "USD"},
+                                                    "y_usd": {"value": 22.5, "unit": "USD"},
+                                                    "z_usd": {"value": float("nan"), "unit": "USD"}}}) == \
+        "x: $0.004; y: $22.50; z: n/a"
     assert df["impact (USD)"].to_list() == [-1_000.0, 20_000.0, 50_000.0, -9_000.0]
     # + is good for the P&L; an interval that spans zero is no measurable effect
     assert df["P&L reading"].to_list() == ["no measurable effect", "gain", "gain", "cost"]
@@ -142,10 +146,11 @@ def test_an_interval_is_called_sampling_only_while_an_assumption_has_no_range():
     assert report.ci_caveat(tcr) == ("The interval covers sampling only: agent cost per hour is held exact, "
                                      "so the figure is only as good as that assumption.")
     assert "manual baseline minutes per task, user hour value are held exact" in report.ci_caveat(tta)
-    # a plausible range (low/high in the assumptions file) widens the interval: no longer sampling only
+    # a plausible range (low/high) widens only the edge intervals (implied, what-if): the measured
+    # interval is the P&L node's sampling interval times the assumption, still sampling only
     ranged = {**tcr, "assumptions": {"agent_cost_per_hour_usd": {"value": 48.0, "low": 40.0, "high": 56.0}}}
-    assert report.ci_words(ranged) == "95% CI" and report.chains_print(
-        {"chains": [ranged]})[0]["95% CI"].to_list() == ["−$3,000 to +$1,000"]
+    assert report.ci_words(ranged) == "95% CI, sampling only" and report.chains_print(
+        {"chains": [ranged]})[0]["95% CI"].to_list() == ["−$3,000 to +$1,000 †"]
 
 
 def test_pdf_chain_table_keeps_each_dollar_figure_on_one_line():
@@ -258,11 +263,11 @@ def test_chain_arrows_run_between_the_boxes_not_into_their_text():
     assert hi >= boxes[-1].x + half(boxes[-1])  # the last box is not cut at the right edge
     # the P&L box holds an impact, unlike the levels before it: it says against what; with no
     # assumption held exact its interval is not called sampling only
-    assert boxes[-1].text.split("<br>")[1:] == ["impact vs holdout", "<b>−$343</b>", "(no measurable effect)",
+    assert boxes[-1].text.split("<br>")[1:] == ["P&L impact vs holdout", "<b>−$343</b>", "(no measurable effect)",
                                                 "[−$3,222, +$2,536]"]
     alone = {**chain, "impact_method": ALONE, "assumptions": {"agent_cost_per_hour_usd": {"value": 48.0}}}
     last = [a for a in charts.chain_diagram(alone).layout.annotations if not a.showarrow and a.y == 0.45][-1]
-    assert last.text.split("<br>")[1] == "impact, treatment only" and "sampling only" in last.text.split("<br>")[-1]
+    assert last.text.split("<br>")[1] == "P&L impact, treatment only" and "sampling only" in last.text.split("<br>")[-1]
 
 
 def test_consistency_detail_drops_the_verdict_word():
@@ -524,8 +529,15 @@ def test_a_run_in_progress_when_audited_says_how_it_ended():
     assert df["status"].to_list() == ["in progress when audited; ended: success", "failed"]
     assert df["started (UTC)"].to_list() == ["2026-12-03 07:49", "2026-11-20 10:00"]
     assert df["why read"].to_list() == ["built this warehouse", "inside the audit window"]
-    # no later word on it (the run history lost it, or it still runs): as recorded
-    assert report.audit_runs_frame(runs[:1], {})["status"].to_list() == ["running"]
+    # no later word on it (the run history lost it): said so; still running: no outcome yet
+    assert report.audit_runs_frame(runs[:1], {})["status"].to_list() == ["in progress when audited; outcome not known"]
+    assert report.audit_runs_frame(runs[:1], {"r1": "running"})["status"].to_list() == ["in progress when audited"]
+    # the audit did not flag a run it saw in progress: one that failed later is named
+    assert report.ended_badly_after_audit(runs, {"r1": "failed", "r0": "failed"}) == ["r1"]
+    assert report.ended_badly_after_audit(runs, {"r1": "success"}) == []
+    # neither in the window nor the builder: no reason invented; a NaN count is no count
+    odd = {**runs[1], "in_window": False, "checks": float("nan")}
+    assert report.audit_runs_frame([odd], {}).row(0)[4:6] == ("—", None)
 
 
 def test_audit_history_names_each_flagged_check_once_with_a_count():
@@ -539,7 +551,7 @@ def test_audit_history_names_each_flagged_check_once_with_a_count():
     df = report.audit_history_frame(history)
     assert df.columns == ["audit", "recorded (UTC)", "as of", "score", "recommendation", "decision", "signed by",
                           "signed (UTC)", "next due", "flagged"]
-    assert df.row(0) == ("a2", "2026-12-03 07:49", "2026-10-01", "-6.0", "iterate", "—", "—", "—", "—",
+    assert df.row(0) == ("a2", "2026-12-03 07:49", "2026-10-01", "−6.0", "iterate", "—", "—", "—", "—",
                          "decay ×2, drift (minor), guardrail")
     assert df.row(1)[-4:] == ("Ana", "2026-08-02 10:11", "2026-09-27", "—")
     assert report.audit_history_frame(history, for_csv=True)["flagged"][0] == "; ".join(history[0]["flags"])
@@ -558,3 +570,47 @@ def test_a_tile_warning_says_what_it_means_for_the_figure():
     assert report.warning_effect([dup, gap]) == (
         "⚠ 2 data-quality warnings on its inputs: no missing days on l6_daily (it may bear on this figure; "
         "Data quality says more)")
+
+
+def test_a_domain_past_its_limit_is_never_called_held():
+    # the audit calls a domain violated only when its whole interval is past the limit: 5.6%
+    # with an interval back to 4.8% is not violated, and not "held" either
+    g = {"metric": "hr", "op": "<=", "limit": 0.05, "per_domain": [
+        {"domain": "a", "value": 0.020, "ci_low": 0.018, "ci_high": 0.022, "violated": False},
+        {"domain": "b", "value": 0.056, "ci_low": 0.048, "ci_high": 0.064, "violated": False},
+        {"domain": "c", "value": None, "ci_low": None, "ci_high": None, "violated": False}]}
+    df = report.guardrail_domains_frame(g)
+    assert df.rows() == [("b", "5.60%", "4.80% to 6.40%", "≤ 5.00%",
+                          "past the limit, not conclusive (its interval crosses it)"),
+                         ("a", "2.00%", "1.80% to 2.20%", "≤ 5.00%", "✔ held"),
+                         ("c", "n/a", "n/a", "≤ 5.00%", "n/a")]
+    # a floor (≥): the lowest value is the furthest past it and comes first
+    floor = {"metric": "tcr", "op": ">=", "limit": 0.70, "per_domain": [
+        {"domain": "x", "value": 0.90, "ci_low": None, "ci_high": None, "violated": False},
+        {"domain": "y", "value": 0.60, "ci_low": None, "ci_high": None, "violated": True}]}
+    assert report.guardrail_domains_frame(floor)["domain"].to_list() == ["y", "x"]
+    assert report.guardrail_domains_frame({"metric": None, "per_domain": []}).columns[1] == "value"
+
+
+def test_an_interval_near_zero_keeps_its_small_end_in_dollars():
+    from pipelines import charts
+
+    # at the larger end's scale the small end would read "−$0.0k": a signed zero
+    assert charts.fmt_usd_range(-30.0, 15_009.0) == "−$30 to +$15.0k"
+    assert charts.fmt_usd_range(-4_000.0, 1_200_000.0) == "−$4,000 to +$1.20M"
+
+
+def test_what_if_interval_is_exact_only_when_it_has_no_width():
+    # $146 wide on $1.6M printed the same at the $M scale and was called exact
+    wide = report.what_if_interval({"usd_change": 1_597_164.0, "usd_ci_low": 1_597_091.0, "usd_ci_high": 1_597_237.0})
+    assert wide.startswith("95% CI +$1,597,091 to +$1,597,237"), wide
+    exact = report.what_if_interval({"usd_change": 1_000.0, "usd_ci_low": 1_000.0, "usd_ci_high": 1_000.2})
+    assert exact.startswith("No sampling interval (+$1,000)"), exact
+
+
+def test_a_warning_not_about_rows_is_not_called_removed_rows():
+    fresh = {"stage": "staging", "table": "stg_interactions", "expectation": "freshness_ts",
+             "applies_to": "data_span"}
+    assert report.warning_effect([fresh]).endswith(": freshness ts on stg_interactions (it may bear on this "
+                                                   "figure; Data quality says more)")
+    assert "on None" not in report.warning_effect([{"stage": "metrics", "expectation": "x"}])
