@@ -68,7 +68,7 @@ for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
         st.markdown(f"#### {c.get('name')}")
         m1, m2 = st.columns([1, 2])
         m1.metric(f"Impact vs holdout, {quarter}" if report.against_holdout(c) else
-                  f"Impact on the treatment population, {quarter}", charts.fmt_usd(c.get("usd_impact"), True),
+                  f"Impact (treatment only), {quarter}", charts.fmt_usd(c.get("usd_impact"), True),
                   help=report.ci_caveat(c) or None)
         m1.caption(f"{report.ci_words(c)}: {charts.fmt_usd_range(c.get('usd_ci_low'), c.get('usd_ci_high'))}"
                    + (f" · {c['impact_method']}" if c.get("impact_method") else ""))

@@ -876,6 +876,16 @@ def pnl_word(chain: dict) -> str:
     return "gain" if usd > 0 else "cost" if usd < 0 else "none"
 
 
+def _box_interval(lo, hi) -> str:
+    """A 95% interval short enough for a diagram's box: "[−$0.5k, +$15.0k]", or its
+    half-width ("±$73") when both ends print alike at their scale."""
+    if _bad(lo) or _bad(hi):
+        return "[n/a]"
+    if fmt_usd(lo, True, scale_of=(lo, hi)) == fmt_usd(hi, True, scale_of=(lo, hi)):
+        return f"±{fmt_usd((hi - lo) / 2)}"
+    return f"[{fmt_usd_range(lo, hi, sep=', ')}]"
+
+
 def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
     """AI metric → behavior → ops → P&L: one box per node, each edge labelled with its
     estimate, 95% interval and method (causal / observational)."""
@@ -900,9 +910,9 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
         if last and not _bad(chain.get("usd_impact")):
             # the P&L box holds the quarter's impact, not a level like the boxes before it:
             # its line says against what, and the interval says when it is sampling only
-            text += (f"<br>{'P&L impact vs holdout' if against_holdout(chain) else 'P&L impact, treatment only'}"
+            text += (f"<br>P&L impact<br>{'vs holdout' if against_holdout(chain) else 'treatment only'}"
                      f"<br><b>{fmt_usd(chain['usd_impact'], True)}</b><br>({pnl_word(chain)})"
-                     f"<br>[{fmt_usd_range(chain.get('usd_ci_low'), chain.get('usd_ci_high'), sep=', ')}]"
+                     f"<br>{_box_interval(chain.get('usd_ci_low'), chain.get('usd_ci_high'))}"
                      + ("<br><span style='font-size:12px'>sampling only</span>" if fixed_assumptions(chain) else ""))
         halves.append(_box_half_width(text, 15))
         f.annotations.append(dict(x=x, y=0.45, xref="x", yref="y", text=text, showarrow=False,

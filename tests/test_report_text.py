@@ -263,11 +263,11 @@ def test_chain_arrows_run_between_the_boxes_not_into_their_text():
     assert hi >= boxes[-1].x + half(boxes[-1])  # the last box is not cut at the right edge
     # the P&L box holds an impact, unlike the levels before it: it says against what; with no
     # assumption held exact its interval is not called sampling only
-    assert boxes[-1].text.split("<br>")[1:] == ["P&L impact vs holdout", "<b>−$343</b>", "(no measurable effect)",
+    assert boxes[-1].text.split("<br>")[1:] == ["P&L impact", "vs holdout", "<b>−$343</b>", "(no measurable effect)",
                                                 "[−$3,222, +$2,536]"]
     alone = {**chain, "impact_method": ALONE, "assumptions": {"agent_cost_per_hour_usd": {"value": 48.0}}}
     last = [a for a in charts.chain_diagram(alone).layout.annotations if not a.showarrow and a.y == 0.45][-1]
-    assert last.text.split("<br>")[1] == "P&L impact, treatment only" and "sampling only" in last.text.split("<br>")[-1]
+    assert last.text.split("<br>")[1:3] == ["P&L impact", "treatment only"] and "sampling only" in last.text.split("<br>")[-1]
 
 
 def test_consistency_detail_drops_the_verdict_word():
@@ -614,3 +614,16 @@ def test_a_warning_not_about_rows_is_not_called_removed_rows():
     assert report.warning_effect([fresh]).endswith(": freshness ts on stg_interactions (it may bear on this "
                                                    "figure; Data quality says more)")
     assert "on None" not in report.warning_effect([{"stage": "metrics", "expectation": "x"}])
+
+
+def test_a_diagram_box_gives_a_narrow_interval_as_its_half_width():
+    from pipelines import charts
+
+    chain = {"name": "TTA → productivity value", "usd_impact": 1_597_164.0, "usd_ci_low": 1_597_091.0,
+             "usd_ci_high": 1_597_237.0, "impact_method": ALONE, "assumptions": {"user_hour_value_usd": {}},
+             "steps": [{"from": "tta_p50_s", "to": "productivity_value_usd", "estimate": 1.0, "ci_low": 1.0,
+                        "ci_high": 1.0, "method": "measured"}],
+             "nodes": [{"node": "tta_p50_s", "value": 8.3}, {"node": "productivity_value_usd", "label": "Productivity"}]}
+    last = [a for a in charts.chain_diagram(chain).layout.annotations if not a.showarrow and a.y == 0.45][-1]
+    # "[+$1,597,091, +$1,597,237]" widened the box into its neighbour; the $1.60M ends print alike
+    assert last.text.split("<br>")[3:6] == ["<b>+$1.60M</b>", "(gain)", "±$73"]
