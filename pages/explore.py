@@ -207,7 +207,7 @@ res = da.interactions_page(drill_filters, d_from, d_to, page=int(page), page_siz
 if res["total"] == 0:
     st.info("No interactions match this period, outcome and verdict.", icon=":material/search_off:")
 else:
-    st.caption(f"{res['total']:,} interactions · page {res['page']} of {res['pages']} (50 per page), oldest first"
+    st.caption(f"{res['total']:,} interactions · page {res['page']:,} of {res['pages']:,} (50 per page), oldest first"
                + (f" · page {int(page):,} was asked: it shows the last" if int(page) > res["pages"] else "")
                + (f" · {frames[side][0]} (select a row of the table above to drill into either slice)"
                   if compare else ""))

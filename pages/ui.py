@@ -201,7 +201,10 @@ def table(df: pl.DataFrame, name: str, key: str, csv: pl.DataFrame | None = None
     if static:
         st.table(df.with_columns(pl.col(c).map_elements(lambda v: keep_sign(md_escape(v)), return_dtype=pl.Utf8)
                                  for c, t in df.schema.items() if t == pl.Utf8), hide_index=True)
-    else:
+    else:  # counts with thousands separators ("584,056"), unless the page configures the column
+        ints = {c: st.column_config.NumberColumn(c, format="localized") for c, t in df.schema.items()
+                if t.is_integer()}
+        kw["column_config"] = {**ints, **(kw.get("column_config") or {})}
         st.dataframe(df, hide_index=True, key=f"table_{key}", **kw)
     st.download_button("CSV", data=da.to_csv(df if csv is None else csv), file_name=f"{slug(name)}.csv", mime="text/csv",
                        icon=":material/download:", key=f"csv_{key}", on_click="ignore")

@@ -853,3 +853,14 @@ def test_qbr_bullets_keep_each_sign_on_its_dollars(demo_db, app_env):
     [bullets] = [m.value for m in at.markdown if m.value.startswith("- ") and "KPI bridge values" in m.value]
     assert "−$" not in bullets and "+$" not in bullets
     assert "−\u2060$" in bullets or "+\u2060$" in bullets
+
+
+def test_grid_tables_print_counts_with_thousands_separators(demo_db, app_env):
+    # the ingest table read "584056": integer columns are formatted "localized" (584,056)
+    app_env(demo_db)
+    at = open_page("pages/data_quality.py")
+    no_failure(at)
+    [ingest] = [d for d in at.dataframe if "rows_read" in d.value.columns]
+    config = json.loads(ingest.proto.columns)
+    formats = {c["label"]: c["type_config"].get("format") for c in config.values() if "label" in c}
+    assert formats["rows_read"] == formats["rows_kept"] == "localized", formats
