@@ -771,7 +771,7 @@ def test_explore_drill_down_page_past_the_end_says_so(demo_db, app_env):
     [cap] = [c.value for c in at.caption if "interactions · page" in str(c.value)]
     total = int(cap.split(" interactions")[0].replace(",", ""))
     last = -(-total // 50)
-    assert f"page {last} of {last} (50 per page)" in cap and "page 99,999 was asked: it shows the last" in cap, cap
+    assert f"page {last:,} of {last:,} (50 per page)" in cap and "page 99,999 was asked: it shows the last" in cap, cap
 
 
 def test_audit_guardrails_in_display_units(demo_db, app_env):
