@@ -805,6 +805,34 @@ def fmt_num(v: Any, unit: str = "", signed: bool = False) -> str:
     return f"{s.replace('-', '−')} {unit}".strip()
 
 
+# an AI metric's unit step for its edge (a slope "per share" reads per point; CPVO per $0.001)
+_STEP = {"share": (0.01, "+1 pt"), "USD": (0.001, "+$0.001"), "seconds": (1.0, "+1 s"),
+         "points": (1.0, "+1 pt"), "per 100 queries": (1.0, "+1 per 100")}
+
+
+def step_for_display(step: dict) -> dict:
+    """An edge out of an AI metric as people say it: per point of TCR rather than per share
+    ("−0.0633 contacts per 1,000 AI interactions per +1 pt of TCR", not "−6.33 (contacts per
+    1,000 AI interactions) per share"); other edges as they are. Estimate and interval are
+    scaled alike; the CSV keeps the model's own units."""
+    frm = step.get("from")
+    if frm not in config.METRICS or not step.get("unit"):
+        return step
+    factor, words = _STEP.get(_meta(frm)["unit"], (1.0, "+1"))
+    unit = str(step["unit"])
+    if unit.startswith("(") and ")" in unit:  # "(contacts per 1,000 AI interactions) per share"
+        inner = unit[1:unit.index(")")]
+    elif " per (" in unit:  # "valid outputs per (USD per valid output)"
+        inner = unit.split(" per (")[0]
+    else:  # "users per point"
+        inner = unit.rsplit(" per ", 1)[0]
+
+    def scaled(v):
+        return None if _bad(v) else v * factor
+    return {**step, "estimate": scaled(step.get("estimate")), "ci_low": scaled(step.get("ci_low")),
+            "ci_high": scaled(step.get("ci_high")), "unit": f"{inner} per {words} of {SHORT.get(frm, frm)}"}
+
+
 def fmt_interval(step: dict) -> str:
     """An edge's 95% interval as the diagram and the steps table print it: "[−11.92, −0.751]",
     or "exact (no sampling error)" for a count, an identity or an assumption."""
@@ -923,6 +951,7 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
     for i, s in enumerate(steps):
         x0, x1 = xs[i], xs[i + 1]
         how = edge_kind(s)
+        s = step_for_display(s)
         interval = fmt_interval(s)
         interval = interval if interval.startswith("exact") else f"95% CI {interval}"
         label = (f"<b>{fmt_num(s.get('estimate'))}</b> <i>{how}</i><br>{interval}<br>"

@@ -283,10 +283,11 @@ def steps_frame(chain: dict, for_csv: bool = False) -> pl.DataFrame:
                               "95% CI high": s.get("ci_high"), "unit": s.get("unit"),
                               "how it was obtained": s.get("basis")} for s in steps])
     label = {nd.get("node"): nd.get("label") or nd.get("node") for nd in chain.get("nodes") or []}
+    shown = [(s, charts.step_for_display(s)) for s in steps]  # per point of TCR, as the diagram says it
     return pl.DataFrame([{"from": label.get(s.get("from"), s.get("from")), "to": label.get(s.get("to"), s.get("to")),
-                          "method": charts.edge_kind(s), "estimate": charts.fmt_num(s.get("estimate")),
-                          "95% CI": charts.fmt_interval(s), "unit": s.get("unit"), "how it was obtained": s.get("basis")}
-                         for s in steps],
+                          "method": charts.edge_kind(s), "estimate": charts.fmt_num(d.get("estimate")),
+                          "95% CI": charts.fmt_interval(d), "unit": d.get("unit"), "how it was obtained": s.get("basis")}
+                         for s, d in shown],
                         schema={c: pl.Utf8 for c in ("from", "to", "method", "estimate", "95% CI", "unit",
                                                      "how it was obtained")})
 

@@ -484,8 +484,10 @@ def test_steps_frame_prints_the_estimates_as_the_diagram_does():
     df = report.steps_frame(chain)
     assert df["from"].to_list() == ["Cost per Valid Output", "Valid outputs"]
     assert df["method"].to_list() == ["measured rate", "observational"]
-    # whole with separators from 100, three significant digits below 1, a minus sign
-    assert df["estimate"].to_list() == ["−54,131,009", "−0.0191"]
+    # whole with separators from 100, three significant digits below 1, a minus sign; the
+    # edge out of CPVO per +$0.001 of it (54,131,008.79 per dollar / 1,000)
+    assert df["estimate"].to_list() == ["−54,131", "−0.0191"]
+    assert df["unit"].to_list()[0] == "valid outputs per +$0.001 of CPVO"
     assert df["95% CI"].to_list() == ["exact (no sampling error)", "[−0.0195, −0.0187]"]
     full = report.steps_frame(chain, for_csv=True)
     assert full["estimate"].to_list() == [-54131008.79, -0.0191029]
@@ -627,3 +629,26 @@ def test_a_diagram_box_gives_a_narrow_interval_as_its_half_width():
     last = [a for a in charts.chain_diagram(chain).layout.annotations if not a.showarrow and a.y == 0.45][-1]
     # "[+$1,597,091, +$1,597,237]" widened the box into its neighbour; the $1.60M ends print alike
     assert last.text.split("<br>")[3:6] == ["<b>+$1.60M</b>", "(gain)", "±$73"]
+
+
+def test_an_edge_out_of_an_ai_metric_reads_per_point_not_per_share():
+    from pipelines import charts
+
+    # −6.33 contacts per 1,000 per share (a TCR move of 100 points) is −0.0633 per point
+    tcr = {"from": "tcr", "to": "support_contacts_per_1k", "estimate": -6.334, "ci_low": -11.92, "ci_high": -0.7509,
+           "unit": "(contacts per 1,000 AI interactions) per share"}
+    d = charts.step_for_display(tcr)
+    assert (charts.fmt_num(d["estimate"]), charts.fmt_interval(d)) == ("−0.0633", "[−0.119, −0.00751]")
+    assert d["unit"] == "contacts per 1,000 AI interactions per +1 pt of TCR"
+    cpvo = {"from": "cpvo_usd", "to": "valid_outputs", "estimate": -53_743_744.0, "ci_low": -53_743_744.0,
+            "ci_high": -53_743_744.0, "unit": "valid outputs per (USD per valid output)"}
+    d = charts.step_for_display(cpvo)
+    assert charts.fmt_num(d["estimate"]) == "−53,744" and d["unit"] == "valid outputs per +$0.001 of CPVO"
+    assert charts.step_for_display({"from": "tta_p50_s", "estimate": -0.0191, "unit": "(minutes per task) per second"}
+                                   )["unit"] == "minutes per task per +1 s of TTA p50"
+    # an edge between two downstream nodes is left as it is, and so is the CSV
+    later = {"from": "agent_hours", "estimate": 48.0, "unit": "USD per hour"}
+    assert charts.step_for_display(later) is later
+    chain = {"steps": [tcr], "nodes": [{"node": "tcr", "label": "Task Completion Rate"}]}
+    assert report.steps_frame(chain)["estimate"].to_list() == ["−0.0633"]
+    assert report.steps_frame(chain, for_csv=True)["estimate"].to_list() == [-6.334]
