@@ -723,9 +723,12 @@ def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
         why = None
     score = "no score"
     if record.get("score") is not None:
-        score = f"score {record['score']:+g}"
+        def signed(v):  # "−6", "+2.5", "0": a minus sign, as the rest of the report prints it
+            return "0" if v == 0 else f"{v:+g}".replace("-", "−")
+        score = f"score {signed(record['score'])}"
         if scale:
-            score += f" on a scale of {scale['low']:+g} to {scale['high']:+g}, keep at {scale['keep_min']:+g} or more"
+            score += (f" on a scale of {signed(scale['low'])} to {signed(scale['high'])}, keep at "
+                      f"{signed(scale['keep_min'])} or more")
     signed = (f"Signed off by {record['signed_by']}: “{record.get('decision') or 'no decision text'}”."
               if record.get("signed_by") else "Not signed off yet.")
     return (f"The 8-week metric audit as of {record.get('as_of')} (weeks {window.get('start')} – "

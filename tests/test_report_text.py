@@ -187,7 +187,7 @@ def test_audit_bullet_says_verdict_sign_off_and_what_was_flagged():
     scale = {"low": -6.5, "high": 2.5, "keep_min": 0.0}
     assert report.audit_bullet(record, scale) == (
         "The 8-week metric audit as of 2026-10-01 (weeks 2026-08-03 – 2026-09-27) recommends “re-define” "
-        "(score -6 on a scale of -6.5 to +2.5, keep at +0 or more; flagged: alignment): at its red line by trend: "
+        "(score −6 on a scale of −6.5 to +2.5, keep at 0 or more; flagged: alignment): at its red line by trend: "
         "TCR; heading to red: CPVO; input drift in feature; TCR no longer moves support contacts per 1,000 AI "
         "interactions as it did; guardrail HR ≤ 5.0% broken in billing. Not signed off yet.")
     # the human decision is told apart from the computed recommendation
@@ -199,13 +199,13 @@ def test_audit_bullet_says_verdict_sign_off_and_what_was_flagged():
     iterate = {**record, "verdict": "iterate", "findings": {**record["findings"], "decay": {}, "drift": {},
                                                           "flagged": {}, "guardrails": [],
                                                           "scorecard": {"reason": "score -6 < 0"}}}
-    assert "recommends “iterate” (score -6): nothing flagged." in report.audit_bullet(iterate)
+    assert "recommends “iterate” (score −6): nothing flagged." in report.audit_bullet(iterate)
     assert report.audit_bullet(None) is None
     # an audit with no reference data: its "keep" at score 0 compared nothing, and says so
     blind = {**record, "verdict": "keep", "score": 0.0,
              "findings": {"window": {"start": "2026-03-30", "end": "2026-05-24"}, "reference_empty": True,
                           "scorecard": {"reason": "score +0 >= 0 and nothing flagged; nothing was compared"}}}
-    assert "recommends “keep” (score +0): nothing compared: its reference window holds no data." in \
+    assert "recommends “keep” (score 0): nothing compared: its reference window holds no data." in \
         report.audit_bullet(blind)
 
 
