@@ -138,7 +138,8 @@ def scorecard_metrics(card: dict, key: str) -> None:
             warned = da.metric_warnings(m["metric"])
             if warned:
                 st.caption(f":orange[{report.warning_effect(warned)}]",
-                           help="Gate warnings of the run these numbers come from (Data quality page):  \n"
+                           help="The figure is computed without the rows at fault; the feed needs a look. "
+                                "Gate warnings of the run these numbers come from (Data quality page):  \n"
                            + "  \n".join(f"- {w['text']}" for w in warned))
 
 

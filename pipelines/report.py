@@ -670,15 +670,14 @@ def warning_effect(warnings: list[dict]) -> str:
     if not warnings:
         return ""
     n = len(warnings)
-    head = f"⚠ {n} data-quality warning{'s' if n > 1 else ''} on its inputs"
+    head = f"⚠ {n} data-quality warning{'s' if n > 1 else ''}"
     def on_rows(w):  # a check of the rows staging removes or quarantines (not, e.g., of freshness)
         return w.get("stage") in ("raw", "staging") and w.get("applies_to", "metrics") == "metrics"
     if all(on_rows(w) for w in warnings):
-        return (f"{head}: rows removed or quarantined before this figure, which is computed without them "
-                "(the feed needs a look; Data quality names them)")
+        return f"{head}: rows removed or quarantined before this figure"
     later = sorted({str(w.get("expectation") or "a check").replace("_", " ")
                     + (f" on {w['table']}" if w.get("table") else "") for w in warnings if not on_rows(w)})
-    return f"{head}: {', '.join(later)} (it may bear on this figure; Data quality says more)"
+    return f"{head}: {', '.join(later)} (it may bear on this figure)"
 
 
 def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:

@@ -167,7 +167,7 @@ def test_stale_data_is_said_beside_the_dates_not_on_the_tiles(demo_db, app_env, 
     assert (f"The data stop on {last}**, {days} days before the as-of date of the run these figures come "
             "from (2031-01-10)") in banner
     flagged = [str(c.value) for c in at.caption if "data-quality warning" in str(c.value)]
-    assert len(flagged) == 6 and all("⚠ 1 data-quality warning " in c for c in flagged), flagged
+    assert len(flagged) == 6 and all("⚠ 1 data-quality warning:" in c for c in flagged), flagged
 
 
 def _table(at: AppTest):

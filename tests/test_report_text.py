@@ -564,14 +564,11 @@ def test_a_tile_warning_says_what_it_means_for_the_figure():
     null = {"stage": "raw", "table": "src_interactions", "expectation": "outcome_not_null", "text": "…"}
     gap = {"stage": "metrics", "table": "l6_daily", "expectation": "no_missing_days", "text": "…"}
     assert report.warning_effect([]) == ""
-    assert report.warning_effect([dup]) == (
-        "⚠ 1 data-quality warning on its inputs: rows removed or quarantined before this figure, which is "
-        "computed without them (the feed needs a look; Data quality names them)")
-    assert report.warning_effect([dup, null]).startswith("⚠ 2 data-quality warnings on its inputs: rows removed")
+    assert report.warning_effect([dup]) == "⚠ 1 data-quality warning: rows removed or quarantined before this figure"
+    assert report.warning_effect([dup, null]).startswith("⚠ 2 data-quality warnings: rows removed")
     # a later stage's warning is about the data the figure rests on: named, not explained away
     assert report.warning_effect([dup, gap]) == (
-        "⚠ 2 data-quality warnings on its inputs: no missing days on l6_daily (it may bear on this figure; "
-        "Data quality says more)")
+        "⚠ 2 data-quality warnings: no missing days on l6_daily (it may bear on this figure)")
 
 
 def test_a_domain_past_its_limit_is_never_called_held():
@@ -613,8 +610,7 @@ def test_what_if_interval_is_exact_only_when_it_has_no_width():
 def test_a_warning_not_about_rows_is_not_called_removed_rows():
     fresh = {"stage": "staging", "table": "stg_interactions", "expectation": "freshness_ts",
              "applies_to": "data_span"}
-    assert report.warning_effect([fresh]).endswith(": freshness ts on stg_interactions (it may bear on this "
-                                                   "figure; Data quality says more)")
+    assert report.warning_effect([fresh]).endswith(": freshness ts on stg_interactions (it may bear on this figure)")
     assert "on None" not in report.warning_effect([{"stage": "metrics", "expectation": "x"}])
 
 
