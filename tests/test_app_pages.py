@@ -864,3 +864,17 @@ def test_grid_tables_print_counts_with_thousands_separators(demo_db, app_env):
     config = json.loads(ingest.proto.columns)
     formats = {c["label"]: c["type_config"].get("format") for c in config.values() if "label" in c}
     assert formats["rows_read"] == formats["rows_kept"] == "localized", formats
+
+
+def test_audit_decay_says_its_window_beside_the_scorecards_quarter(demo_db, app_env):
+    # the audit's TCR "already red" beside Home's amber quarter: the decay tab names its weeks
+    app_env(demo_db)
+    at = open_page("pages/audit.py")
+    no_failure(at)
+    con = duckdb.connect(str(demo_db), read_only=True)
+    [(findings,)] = con.execute("select findings from audit_records order by as_of desc, created_at desc "
+                                "limit 1").fetchall()
+    con.close()
+    win = json.loads(findings)["window"]
+    [cap] = [str(c.value) for c in at.caption if "over the audit window" in str(c.value)]
+    assert f"({win['start'][:10]} → {win['end'][:10]})" in cap and "already red" in cap, cap
