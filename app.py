@@ -143,7 +143,7 @@ PAGES = [
     ("pages/qbr.py", "QBR", ":material/summarize:", "qbr"),
     ("pages/explore.py", "Explore", ":material/query_stats:", "explore"),
     ("pages/bridge.py", "Bridge", ":material/account_tree:", "bridge"),
-    ("pages/data_quality.py", "Data quality", ":material/fact_check:", "data-quality"),
+    ("pages/data_quality.py", "Data quality", ":material/fact_check:", "data_quality"),
     ("pages/definitions.py", "Definitions", ":material/menu_book:", "definitions"),
     ("pages/audit.py", "Audit", ":material/verified:", "audit"),
 ]

@@ -41,7 +41,7 @@ from pipelines.bench import machine_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {"home": ("pages/home.py", ""), "qbr": ("pages/qbr.py", "qbr"), "explore": ("pages/explore.py", "explore"),
-         "bridge": ("pages/bridge.py", "bridge"), "data_quality": ("pages/data_quality.py", "data-quality"),
+         "bridge": ("pages/bridge.py", "bridge"), "data_quality": ("pages/data_quality.py", "data_quality"),
          "definitions": ("pages/definitions.py", "definitions"), "audit": ("pages/audit.py", "audit")}
 BUDGETS = {"server_side_warm_ms": 500, "browser_first_load_s": 3.0, "explore_filter_change_s": 1.0}
 CHROMIUM = "/usr/bin/chromium"

@@ -878,3 +878,18 @@ def test_audit_decay_says_its_window_beside_the_scorecards_quarter(demo_db, app_
     win = json.loads(findings)["window"]
     [cap] = [str(c.value) for c in at.caption if "over the audit window" in str(c.value)]
     assert f"({win['start'][:10]} → {win['end'][:10]})" in cap and "already red" in cap, cap
+
+
+def test_each_pages_url_is_its_file_name():
+    """On a freshly started server the first request for a page's URL is matched against the
+    files of pages/ (Streamlit's pages-folder mode) before app.py declares the navigation: a
+    URL that differs from its file ("data-quality" for data_quality.py) popped a "Page not
+    found" dialog over the page."""
+    import ast
+
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).resolve().parents[1] / "app.py").read_text())
+    [pages] = [ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
+               and any(getattr(t, "id", None) == "PAGES" for t in n.targets)]
+    assert pages and all(url is None or url == Path(path).stem for path, _, _, url in pages), pages

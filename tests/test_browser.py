@@ -20,7 +20,7 @@ STATUS_GONE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')
 CHART = '[data-testid="stPlotlyChart"] .main-svg'
 # url path, screenshot name, what proves the page is drawn (a chart, or the words that explain why not)
 PAGES = [("", "home"), ("qbr", "qbr"), ("explore", "explore"), ("bridge", "bridge"),
-         ("data-quality", "data_quality"), ("definitions", "definitions"), ("audit", "audit")]
+         ("data_quality", "data_quality"), ("definitions", "definitions"), ("audit", "audit")]
 
 
 def start_streamlit(db: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
@@ -251,6 +251,17 @@ def test_shared_link_first_on_a_fresh_server(browser, demo_db, tmp_path):
         assert "/explore" in page.url and "grain=month" in page.url
         assert_no_error(page)
         snap(page, "explore_shared_link_fresh_server")
+        ctx.close()
+        # a second visitor's first page is Data quality (its URL used to differ from its file
+        # name: a "Page not found" dialog over the page)
+        ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+        page = ctx.new_page()
+        page.goto(f"{url}/data_quality", wait_until="domcontentloaded")
+        settle(page)
+        page.wait_for_selector(CHART, timeout=30_000)
+        assert "/data_quality" in page.url
+        assert page.get_by_text("Page not found").count() == 0
+        assert_no_error(page)
         ctx.close()
     finally:
         stop(proc)
