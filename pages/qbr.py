@@ -55,8 +55,8 @@ st.subheader("KPI bridge in dollars")
 figures: list = [(f"Weekly L6 trend — {quarter}", charts.weekly_trends(weeks, f"Weekly L6 trend — {quarter}"))]
 tables: list = []
 if not ui.unavailable(bridge, "The KPI bridge is not shown"):
-    st.caption(f"Dollar figures use business assumptions version **{bridge.get('assumptions_version', '?')}** "
-               "(config/assumptions.toml).")
+    st.caption("Dollar figures are P&L impact: + is a saving or revenue, − a cost. They use business assumptions "
+               f"version **{bridge.get('assumptions_version', '?')}** (config/assumptions.toml).")
     wf = report.waterfall_steps(bridge)
     prev = wf["from_quarter"] or card.get("previous_quarter") or "previous quarter"
     wf_title = f"Quarter-over-quarter change in dollars by chain, {prev} → {quarter}"
@@ -120,7 +120,8 @@ tables.insert(0, ("HR by domain (%)", hr_table))
 # ---------------------------------------------------------------- export
 with top[1]:
     subtitle = (f"Data {p['first_date']} → {p['last_date']} (UTC) · warehouse {Path(info['path']).name} · "
-                + (f"bridge assumptions {bridge.get('assumptions_version')}" if bridge.get("available") else
+                + (f"bridge assumptions {bridge.get('assumptions_version')} · dollars are P&L impact: + a saving or "
+                   "revenue, − a cost" if bridge.get("available") else
                    "KPI bridge not available"))
     st.download_button("Download the QBR as PDF", icon=":material/picture_as_pdf:", type="primary",
                        data=lambda: report.qbr_pdf(quarter, sc_df, bullets,

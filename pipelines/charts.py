@@ -22,6 +22,10 @@ FONT = dict(family="Source Sans Pro, DejaVu Sans, Arial, sans-serif", size=16, c
 STATUS_COLORS = {"green": "#1b7f3b", "amber": "#b86e00", "red": "#c62828", "n/a": "#6b7280"}
 BAND_COLORS = {"green": "rgba(27,127,59,0.10)", "amber": "rgba(184,110,0,0.10)", "red": "rgba(198,40,40,0.10)"}
 # glyphs every font on the machine has (DejaVu): no colour emoji needed
+# a chain's P&L box by its reading (pnl_word): (fill, border)
+PNL_BOX = {"gain": ("#e8f5ec", "#1b7f3b"), "cost": ("#fdecea", "#c62828"),
+           "no measurable effect": ("#f1f2f4", "#6b7280"), "none": ("#f1f2f4", "#6b7280"),
+           "n/a": ("#f1f2f4", "#6b7280")}
 STATUS_ICONS = {"green": "✔", "amber": "⚠", "red": "✖", "n/a": "–"}
 STATUS_WORDS = {"green": "Green", "amber": "Amber", "red": "Red", "n/a": "No data"}
 STATUS_SYMBOLS = {"green": "circle", "amber": "diamond", "red": "x", "n/a": "circle-open"}
@@ -943,9 +947,11 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
                      f"<br>{_box_interval(chain.get('usd_ci_low'), chain.get('usd_ci_high'))}"
                      + ("<br><span style='font-size:12px'>sampling only</span>" if fixed_assumptions(chain) else ""))
         halves.append(_box_half_width(text, 15))
+        # the P&L box in the colour of its reading (gain green, cost red, no measurable effect
+        # grey), the word inside saying it too: a cost in green read as good news
+        fill, edge = PNL_BOX.get(pnl_word(chain), PNL_BOX["n/a"]) if last else ("#eef3fb", "#1f5fa8")
         f.annotations.append(dict(x=x, y=0.45, xref="x", yref="y", text=text, showarrow=False,
-                                  font=dict(size=15), align="center", bgcolor="#eef3fb" if not last else "#e8f5ec",
-                                  bordercolor="#1f5fa8" if not last else STATUS_COLORS["green"], borderwidth=2,
+                                  font=dict(size=15), align="center", bgcolor=fill, bordercolor=edge, borderwidth=2,
                                   borderpad=8))
     x_range = _flow(f, xs, halves, 0.45)
     for i, s in enumerate(steps):

@@ -893,3 +893,11 @@ def test_each_pages_url_is_its_file_name():
     [pages] = [ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)
                and any(getattr(t, "id", None) == "PAGES" for t in n.targets)]
     assert pages and all(url is None or url == Path(path).stem for path, _, _, url in pages), pages
+
+
+def test_qbr_states_the_dollar_sign_rule(demo_db, app_env):
+    app_env(demo_db)
+    at = open_page("pages/qbr.py")
+    no_failure(at)
+    assert any("Dollar figures are P&L impact: + is a saving or revenue, − a cost" in str(c.value)
+               for c in at.caption), [c.value for c in at.caption]

@@ -648,3 +648,19 @@ def test_an_edge_out_of_an_ai_metric_reads_per_point_not_per_share():
     chain = {"steps": [tcr], "nodes": [{"node": "tcr", "label": "Task Completion Rate"}]}
     assert report.steps_frame(chain)["estimate"].to_list() == ["−0.0633"]
     assert report.steps_frame(chain, for_csv=True)["estimate"].to_list() == [-6.334]
+
+
+def test_the_pnl_box_is_coloured_by_its_reading():
+    from pipelines import charts
+
+    def box(usd, lo, hi):
+        chain = {"name": "c", "usd_impact": usd, "usd_ci_low": lo, "usd_ci_high": hi, "impact_method": ALONE,
+                 "steps": [{"from": "hr", "to": "review_cost_usd", "estimate": 1.0, "ci_low": 1.0, "ci_high": 1.0}],
+                 "nodes": [{"node": "hr", "value": 0.03}, {"node": "review_cost_usd", "label": "Review cost"}]}
+        last = [a for a in charts.chain_diagram(chain).layout.annotations if not a.showarrow and a.y == 0.45][-1]
+        return last.bordercolor, last.text.split("<br>")[4]
+
+    # a cost was drawn green like a gain; the word inside says the reading too
+    assert box(-251_762.0, -254_035.0, -249_489.0) == (charts.STATUS_COLORS["red"], "(cost)")
+    assert box(6_262.0, 769.0, 11_756.0) == (charts.STATUS_COLORS["green"], "(gain)")
+    assert box(7_250.0, -510.0, 15_009.0) == (charts.STATUS_COLORS["n/a"], "(no measurable effect)")
