@@ -117,9 +117,8 @@ c3.metric("Sign-off", f"✔ {signed}" if signed else "○ pending")  # pending i
 if not signed:
     c3.caption("awaiting sign-off (below)")
 c4.metric("Decision", str(latest.get("decision") or "pending"))
-flagged = f.get("flagged") or {}
-if flagged:
-    st.markdown(" · ".join(f"**{k.replace('_', ' ')}** {FLAG.get(v, v)}" for k, v in flagged.items()))
+if f.get("flagged"):
+    st.markdown(report.audit_checks_line(f))
 
 # only the open tab is drawn (its state lives in the URL): every tab's charts at once cost
 # the browser seconds on first load

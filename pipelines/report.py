@@ -680,6 +680,24 @@ def warning_effect(warnings: list[dict]) -> str:
     return f"{head}: {', '.join(later)} (it may bear on this figure)"
 
 
+def audit_checks_line(findings: dict) -> str:
+    """The audit's checks in one line with their states, in words ("**drift** ✔ ok (minor
+    shifts) · **alignment** ? inconclusive · …"): a bare "✔ ok" beside drift's minor shifts or
+    an inconclusive alignment overstated what the tabs show."""
+    names = {"guardrails": "guardrails & efficiency", "tier_agreement": "tier agreement",
+             "data_quality": "data quality"}
+    parts = []
+    for check, flagged in (findings.get("flagged") or {}).items():
+        word = {True: "⚠ flagged", False: "✔ ok", None: "– not checked"}.get(flagged, str(flagged))
+        if check == "alignment" and (findings.get("alignment") or {}).get("inconclusive"):
+            word = "? inconclusive"
+        elif check == "drift" and flagged is False and any(
+                isinstance(v, dict) and v.get("shift_detected") for v in (findings.get("drift") or {}).values()):
+            word = "✔ ok (minor shifts)"
+        parts.append(f"**{names.get(check, check.replace('_', ' '))}** {word}")
+    return " · ".join(parts)
+
+
 def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
     """One sentence on the 8-week metric audit behind a quarter (the record's findings, as
     audit.get returns it): its recommendation with the score on its scale (`scale`:

@@ -664,3 +664,15 @@ def test_the_pnl_box_is_coloured_by_its_reading():
     assert box(-251_762.0, -254_035.0, -249_489.0) == (charts.STATUS_COLORS["red"], "(cost)")
     assert box(6_262.0, 769.0, 11_756.0) == (charts.STATUS_COLORS["green"], "(gain)")
     assert box(7_250.0, -510.0, 15_009.0) == (charts.STATUS_COLORS["n/a"], "(no measurable effect)")
+
+
+def test_audit_checks_line_says_minor_and_inconclusive():
+    f = {"flagged": {"decay": True, "drift": False, "alignment": False, "guardrails": True, "calibration": None},
+         "alignment": {"inconclusive": True, "flagged": False},
+         "drift": {"domain": {"flagged": False, "shift_detected": True}, "note": "x"}}
+    assert report.audit_checks_line(f) == (
+        "**decay** ⚠ flagged · **drift** ✔ ok (minor shifts) · **alignment** ? inconclusive · "
+        "**guardrails & efficiency** ⚠ flagged · **calibration** – not checked")
+    plain = {"flagged": {"drift": False, "alignment": False}, "drift": {"domain": {"shift_detected": False}},
+             "alignment": {"inconclusive": False}}
+    assert report.audit_checks_line(plain) == "**drift** ✔ ok · **alignment** ✔ ok"
