@@ -503,25 +503,27 @@ SLIDER_FORMAT = {"share": "%%", "seconds": " s", "points": " pts", "per 100 quer
 
 def what_if_slider(metric: str, current: float) -> dict:
     """The what-if slider around a metric's current value, in display units: ± a fixed span
-    (± 50% for dollars) in 100 steps a side, shares kept within 0–100%. The bounds lie on the
-    steps counted from the starting value and every number has the step's decimals, so both
-    ends can be reached (a bound off the grid used to be rounded below the minimum in the
-    browser, and the server then ignored the slider). `value` is `current` rounded to those
-    decimals: the page treats the slider at rest as no change."""
+    (± 50% for dollars) in steps of 1, 2 or 5 × a power of ten (at least span / 100), shares
+    kept within 0–100%. The starting value and both ends are whole steps (74.6% in 64.6–84.6%,
+    not 74.54% in 64.54–84.54%), so the browser can reach both ends (an end off the grid used
+    to be rounded below the minimum and the server ignored the slider), and every number has
+    the step's decimals. The page treats the slider at `value` as no change."""
     unit = _meta(metric)["unit"]
     cur = current * scale(metric)
     span = WHAT_IF_SPAN.get(unit, abs(cur) * 0.5) or 1.0
-    step = float(f"{span / 100:.2g}")
-    decimals = max(0, 1 - math.floor(math.log10(step)))
-    value = round(cur, decimals)
-    lo, hi = value - span, value + span
+    raw = span / 100
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw * (1 - 1e-9))
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    step = round(step, decimals)
+    k = round(cur / step)  # the start, in steps from 0
+    lo_k, hi_k = math.ceil(k - span / step - 1e-9), math.floor(k + span / step + 1e-9)
     if unit == "share":
-        lo, hi = max(0.0, lo), min(100.0, hi)
-    below, above = math.floor((value - lo) / step + 1e-9), math.floor((hi - value) / step + 1e-9)
+        lo_k, hi_k = max(lo_k, 0), min(hi_k, math.floor(100 / step + 1e-9))
     sign = "+" if unit == "points" else ""
     fmt = f"$%.{decimals}f" if unit == "USD" else f"%{sign}.{decimals}f{SLIDER_FORMAT.get(unit, '')}"
-    return {"min": round(value - below * step, decimals), "max": round(value + above * step, decimals),
-            "value": value, "step": step, "format": fmt}
+    return {"min": round(lo_k * step, decimals), "max": round(hi_k * step, decimals),
+            "value": round(k * step, decimals), "step": step, "format": fmt}
 
 
 def sparkline_svg(metric: str, values: Iterable[float | None], width: int = 240, height: int = 36) -> str | None:

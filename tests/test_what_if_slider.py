@@ -9,19 +9,21 @@ from pipelines import charts
 
 
 @pytest.mark.parametrize("metric,current,expected", [
-    # TTA p50 8.3041 s: ± 4 s in 100 steps of 0.04; 3 decimals show a 0.04 step and the value
-    ("tta_p50_s", 8.3041, {"min": 4.304, "max": 12.304, "value": 8.304, "step": 0.04, "format": "%.3f s"}),
-    # TCR 74.64%: ± 10 points in steps of 0.1
-    ("tcr", 0.7464, {"min": 64.64, "max": 84.64, "value": 74.64, "step": 0.1, "format": "%.2f%%"}),
-    # TCR 99.64%: capped at 100%, the top bound the last step under it (99.64 + 3 × 0.1)
-    ("tcr", 0.9964, {"min": 89.64, "max": 99.94, "value": 99.64, "step": 0.1, "format": "%.2f%%"}),
-    # TCR 3%: floored at 0%, the bottom bound the last step above it (3.00 − 30 × 0.1)
-    ("tcr", 0.03, {"min": 0.0, "max": 13.0, "value": 3.0, "step": 0.1, "format": "%.2f%%"}),
-    # CPVO $0.0039: ± 50% = $0.00195 in steps of 0.0000195 → 2 significant digits: 0.000019
-    # (102 steps fit under $0.00195; floor(0.00195 / 0.000019) = 102)
-    ("cpvo_usd", 0.0039, {"min": 0.001962, "max": 0.005838, "value": 0.0039, "step": 0.000019,
-                          "format": "$%.6f"}),
-    ("retention_delta_pts", 9.89, {"min": -0.11, "max": 19.89, "value": 9.89, "step": 0.1, "format": "%+.2f pts"}),
+    # TTA p50 8.3041 s: ± 4 s; 4 / 100 = 0.04 → the next 1-2-5 step 0.05; start 166 steps = 8.30;
+    # ends ceil(86.0) = 86 steps = 4.30 and floor(246.0) = 246 steps = 12.30
+    ("tta_p50_s", 8.3041, {"min": 4.3, "max": 12.3, "value": 8.3, "step": 0.05, "format": "%.2f s"}),
+    # TCR 74.64%: ± 10 points in steps of 0.1; start 74.6 (not 74.64: the ends read 64.6 and 84.6)
+    ("tcr", 0.7464, {"min": 64.6, "max": 84.6, "value": 74.6, "step": 0.1, "format": "%.1f%%"}),
+    # TCR 99.64%: capped at 100%, itself a whole step
+    ("tcr", 0.9964, {"min": 89.6, "max": 100.0, "value": 99.6, "step": 0.1, "format": "%.1f%%"}),
+    # TCR 3%: floored at 0%
+    ("tcr", 0.03, {"min": 0.0, "max": 13.0, "value": 3.0, "step": 0.1, "format": "%.1f%%"}),
+    # CPVO $0.0039: ± 50% = $0.00195; / 100 = 0.0000195 → step 0.00002; start 195 steps;
+    # ends ceil(195 − 97.5) = 98 steps = $0.00196 and floor(195 + 97.5) = 292 steps = $0.00584
+    ("cpvo_usd", 0.0039, {"min": 0.00196, "max": 0.00584, "value": 0.0039, "step": 0.00002,
+                          "format": "$%.5f"}),
+    # RΔ +9.89 pts: start 9.9, ends −0.1 and 19.9
+    ("retention_delta_pts", 9.89, {"min": -0.1, "max": 19.9, "value": 9.9, "step": 0.1, "format": "%+.1f pts"}),
 ])
 def test_slider_by_hand(metric, current, expected):
     got = charts.what_if_slider(metric, current)
