@@ -89,6 +89,7 @@ for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
                 st.info(c["note"], icon=":material/info:")
         ui.chart(charts.chain_diagram(c, f"{c.get('name')} — {quarter}"), f"chain_{c.get('name')}_{quarter}",
                  key=f"chain_{i}")
+        st.caption(report.diagram_caption(c))
         ui.table(report.steps_frame(c), f"chain_steps_{c.get('name')}_{quarter}", key=f"steps_{i}", static=True,
                  csv=report.steps_frame(c, for_csv=True))
 

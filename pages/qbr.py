@@ -94,6 +94,7 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
                 with tab:
                     ui.chart(fig_c, f"chain_{c.get('name')}_{quarter}", key=f"chain_{i}",
                              data=report.steps_frame(c, for_csv=True))
+                    st.caption(report.diagram_caption(c))
         chains_table, chains_notes = report.chains_print(bridge)  # whole dollars, a 1280-px width
         ui.table(chains_table, f"bridge_chains_{quarter}", key="chains", csv=report.chains_frame(bridge), static=True)
         if report.SAMPLING_ONLY_NOTE in chains_notes:

@@ -272,6 +272,20 @@ def causal_methods(bridge: dict | None) -> list[str]:
     return list(dict.fromkeys(m.split(": ", 1)[-1] for m in methods))  # without the estimator's id ("welch_t: ")
 
 
+def diagram_caption(chain: dict) -> str:
+    """How to read a chain diagram: what its boxes and arrows hold, and why they need not
+    multiply out."""
+    holdout = any(not charts._bad(nd.get("counterfactual")) and nd.get("counterfactual") != 0
+                  for nd in chain.get("nodes") or [])
+    return ("Boxes: the quarter's measured values on the treatment population"
+            + (" with the holdout's beside them (its counts scaled to the treatment population's size)"
+               if holdout else "")
+            + "; the last box is the P&L impact"
+            + (" against the holdout" if against_holdout(chain) else ", on the treatment population alone")
+            + ". Arrows: each edge's estimate. What the chain implies runs the AI metric's difference along the "
+              "arrows, so the boxes need not multiply out; the consistency note compares the two.")
+
+
 def steps_frame(chain: dict, for_csv: bool = False) -> pl.DataFrame:
     """A chain's edges: from and to (node labels), how each was obtained (bridge.edge_kind, as
     the diagram says it), the estimate and its interval as the diagram prints them, the unit

@@ -676,3 +676,28 @@ def test_audit_checks_line_says_minor_and_inconclusive():
     plain = {"flagged": {"drift": False, "alignment": False}, "drift": {"domain": {"shift_detected": False}},
              "alignment": {"inconclusive": False}}
     assert report.audit_checks_line(plain) == "**drift** ✔ ok · **alignment** ✔ ok"
+
+
+def test_a_diagram_box_shows_its_holdout_value_and_the_caption_says_how_to_read_it():
+    from pipelines import charts
+
+    # agent hours 1,462 on the treatment population against the holdout's 1,613 (scaled): the
+    # P&L box's +$7,250 is their gap × $48 (151 h × $48 = $7,248), which the boxes now show
+    chain = {"name": "TCR → support cost", "ai_metric": "tcr", "usd_impact": 7_250.0, "usd_ci_low": -510.0,
+             "usd_ci_high": 15_009.0, "impact_method": CAUSAL, "assumptions": {"agent_cost_per_hour_usd": {}},
+             "steps": [{"from": "tcr", "to": "agent_hours", "estimate": 1.0, "ci_low": 0.5, "ci_high": 1.5},
+                       {"from": "agent_hours", "to": "support_cost_usd", "estimate": 48.0, "ci_low": 48.0,
+                        "ci_high": 48.0}],
+             "nodes": [{"node": "tcr", "label": "Task Completion Rate", "value": 0.745, "counterfactual": None},
+                       {"node": "agent_hours", "label": "Support agent hours", "value": 1461.6, "unit": "hours",
+                        "counterfactual": 1612.6},
+                       {"node": "support_cost_usd", "label": "Support cost", "value": 70_156.0,
+                        "counterfactual": 77_405.8}]}
+    boxes = [a.text for a in charts.chain_diagram(chain).layout.annotations if not a.showarrow and a.y == 0.45]
+    assert boxes[1].split("<br>")[-1] == "<span style='font-size:13px'>holdout: 1,613</span>"
+    assert "holdout:" not in boxes[0] and "holdout:" not in boxes[2].replace("vs holdout", "")
+    cap = report.diagram_caption(chain)
+    assert "with the holdout's beside them" in cap and "P&L impact against the holdout" in cap
+    alone = {**chain, "impact_method": ALONE, "nodes": [{**n, "counterfactual": 0.0} for n in chain["nodes"]]}
+    cap = report.diagram_caption(alone)
+    assert "holdout's beside" not in cap and "on the treatment population alone" in cap
