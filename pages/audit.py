@@ -111,7 +111,7 @@ if (f.get("scorecard") or {}).get("reason"):
 scale = da.audit_score_range()
 c2.metric("Weighted score", f"{latest.get('score'):+.1f}" if latest.get("score") is not None else "n/a",
           help="primary +1, secondary +0.5, guardrail −2 when violated (seed 001)")
-c2.caption(f"on a scale of {scale['low']:+g} to {scale['high']:+g}; keep at {scale['keep_min']:+g} or more")
+c2.caption(report.score_scale_text(scale))
 signed = latest.get("signed_by")
 c3.metric("Sign-off", f"✔ {signed}" if signed else "○ pending")  # pending is not a failure (✖); ⏳ lacks a glyph
 if not signed:
@@ -149,7 +149,10 @@ with tabs[1], part("drift"):
         ui.chart(charts.psi_bars(rows, "Input drift: population stability index vs the reference window"),
                  "audit_psi", key="psi", data=pl.DataFrame(rows) if rows else None)
         movers = [{"input": k, "largest share changes (audit vs reference)": v.get("top_movers") or "",
-                   "reference median": v.get("reference_median"), "audit median": v.get("audit_median")}
+                   # a categorical input has no median: "—", not "None"
+                   "reference median": charts.fmt_num(v["reference_median"]) if v.get("reference_median") is not None
+                   else "—", "audit median": charts.fmt_num(v["audit_median"]) if v.get("audit_median") is not None
+                   else "—"}
                   for k, v in drift.items() if isinstance(v, dict)]
         if movers:
             st.markdown("**Largest share changes**")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 import runpy
 import threading
@@ -234,6 +235,9 @@ def freshness_text(fresh: dict) -> str:
     """The stale-data banner (da.freshness) in words."""
     gap = (f", {fresh['days']} days before the as-of date of the run these figures come from "
            f"({fresh['as_of']})" if fresh.get("days") else "")
-    return (f"**The data stop on {fresh['last_date']}**{gap}: the figures cover dates through "
-            f"{fresh['last_date']} only, and a quarter the data end inside is partial. A feed may have "
-            "stopped: see Data quality.")
+    last = fresh["last_date"]
+    at_quarter_end = isinstance(last, dt.date) and last == da.quarter_end(da.quarter_start(last))
+    partial = (f", and {da.quarter_label(da.quarter_start(last))}, which the data end inside, is partial"
+               if isinstance(last, dt.date) and not at_quarter_end else "")
+    return (f"**The data stop on {last}**{gap}: the figures cover dates through {last} only{partial}. "
+            "A feed may have stopped: see Data quality.")

@@ -666,7 +666,8 @@ def threshold_ladder(values: dict | None = None, title: str = "Thresholds at a g
     titles = []
     for m in metrics:
         v = (values or {}).get(m)
-        t = f"{_meta(m)['label']} ({unit_text(m)})"
+        label, unit = _meta(m)["label"], unit_text(m)
+        t = label if label.endswith(unit) else f"{label} ({unit})"  # not "… per 100 queries (per 100 queries)"
         if values is not None:
             stt = config.status(m, v)
             t += f": <b>{fmt_value(m, v)}</b> {STATUS_ICONS[stt]} {STATUS_WORDS[stt]}"

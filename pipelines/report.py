@@ -712,6 +712,17 @@ def audit_checks_line(findings: dict) -> str:
     return " · ".join(parts)
 
 
+def _signed(v: float) -> str:
+    """"−6", "+2.5", "0": a minus sign, as the rest of the report prints it."""
+    return "0" if v == 0 else f"{v:+g}".replace("-", "−")
+
+
+def score_scale_text(scale: dict, sep: str = ";") -> str:
+    """The audit score's scale in words: "on a scale of −6.5 to +2.5; keep at 0 or more"."""
+    return (f"on a scale of {_signed(scale['low'])} to {_signed(scale['high'])}{sep} keep at "
+            f"{_signed(scale['keep_min'])} or more")
+
+
 def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
     """One sentence on the 8-week metric audit behind a quarter (the record's findings, as
     audit.get returns it): its recommendation with the score on its scale (`scale`:
@@ -754,12 +765,9 @@ def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
         why = None
     score = "no score"
     if record.get("score") is not None:
-        def signed(v):  # "−6", "+2.5", "0": a minus sign, as the rest of the report prints it
-            return "0" if v == 0 else f"{v:+g}".replace("-", "−")
-        score = f"score {signed(record['score'])}"
+        score = f"score {_signed(record['score'])}"
         if scale:
-            score += (f" on a scale of {signed(scale['low'])} to {signed(scale['high'])}, keep at "
-                      f"{signed(scale['keep_min'])} or more")
+            score += " " + score_scale_text(scale, sep=",")
     signed = (f"Signed off by {record['signed_by']}: “{record.get('decision') or 'no decision text'}”."
               if record.get("signed_by") else "Not signed off yet.")
     return (f"The 8-week metric audit as of {record.get('as_of')} (weeks {window.get('start')} – "

@@ -166,6 +166,8 @@ def test_stale_data_is_said_beside_the_dates_not_on_the_tiles(demo_db, app_env, 
     days = (dt.date(2031, 1, 10) - last).days
     assert (f"The data stop on {last}**, {days} days before the as-of date of the run these figures come "
             "from (2031-01-10)") in banner
+    # the demo's data end on a quarter's last day: no quarter is called partial
+    assert last == dt.date(2026, 9, 30) and "partial" not in banner, banner
     flagged = [str(c.value) for c in at.caption if "data-quality warning" in str(c.value)]
     assert len(flagged) == 6 and all("⚠ 1 data-quality warning:" in c for c in flagged), flagged
 
@@ -901,3 +903,14 @@ def test_qbr_states_the_dollar_sign_rule(demo_db, app_env):
     no_failure(at)
     assert any("Dollar figures are P&L impact: + is a saving or revenue, − a cost" in str(c.value)
                for c in at.caption), [c.value for c in at.caption]
+
+
+def test_freshness_banner_names_the_partial_quarter_only_inside_one():
+    import datetime as dt
+
+    from pages import ui
+
+    mid = ui.freshness_text({"last_date": dt.date(2026, 8, 14), "as_of": dt.date(2026, 12, 3), "days": 111})
+    assert "through 2026-08-14 only, and 2026Q3, which the data end inside, is partial." in mid
+    end = ui.freshness_text({"last_date": dt.date(2026, 9, 30), "as_of": dt.date(2026, 12, 3), "days": 64})
+    assert "through 2026-09-30 only. A feed may have stopped" in end

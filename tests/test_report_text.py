@@ -701,3 +701,13 @@ def test_a_diagram_box_shows_its_holdout_value_and_the_caption_says_how_to_read_
     alone = {**chain, "impact_method": ALONE, "nodes": [{**n, "counterfactual": 0.0} for n in chain["nodes"]]}
     cap = report.diagram_caption(alone)
     assert "holdout's beside" not in cap and "on the treatment population alone" in cap
+
+
+def test_threshold_ladder_and_score_scale_read_cleanly():
+    from pipelines import charts
+
+    fig = charts.threshold_ladder(None, "t")
+    assert "per 100 queries (per 100 queries)" not in str(fig.to_dict()), "the unit once"
+    assert "Human-in-the-Loop interventions per 100 queries" in str(fig.to_dict())
+    assert report.score_scale_text({"low": -6.5, "high": 2.5, "keep_min": 0.0}) == \
+        "on a scale of −6.5 to +2.5; keep at 0 or more"
