@@ -45,7 +45,7 @@ sc_df = ui.scorecard_frame(card)
 st.subheader(f"L6 scorecard — {quarter}" + (f" (to date, through {card['data_to']})" if card["to_date"] else ""))
 ui.scorecard_metrics(card, key="qbr")
 with st.expander("Scorecard as a table", expanded=False):
-    ui.table(sc_df, f"l6_scorecard_{quarter}", key="scorecard")
+    ui.table(sc_df, f"l6_scorecard_{quarter}", key="scorecard", static=True)  # every column at 1280 px
 
 st.subheader("Summary")
 st.markdown("\n".join(f"- {ui.keep_sign(b)}" for b in bullets))  # a sign stays on its number
