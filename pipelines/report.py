@@ -476,9 +476,14 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
             lead = max(own, key=lambda b: abs(b["usd"] or 0))
             line = f"Quarter over quarter the dollars moved {charts.fmt_usd(net, True)}"
             if other is not None:
+                # the one bar nets the chains' own volume, mix and rate moves: name the largest two, which
+                # can offset each other (review cost −$106.5k against productivity value +$91.5k)
+                parts = sorted((x for x in steps if x.get("other")), key=lambda x: -abs(x["other"]))[:2]
+                by_chain = (" (" + ", ".join(f"{x['label']} {charts.fmt_usd(x['other'], True)}" for x in parts) + ")"
+                            if parts else "")
                 line += (f": the AI metrics' own moves {charts.fmt_usd(sum(b['usd'] or 0 for b in own), True)} "
                          f"(largest {lead['label']}, {charts.fmt_usd(lead['usd'], True)}) and volume, mix and "
-                         f"rates {charts.fmt_usd(other, True)}.")
+                         f"rates {charts.fmt_usd(other, True)}{by_chain}.")
             else:
                 line += f", led by {lead['label']} ({charts.fmt_usd(lead['usd'], True)})."
             bullets.append(line)

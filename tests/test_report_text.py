@@ -117,7 +117,8 @@ def test_summary_separates_metric_moves_from_volume():
     [line] = [b for b in report.summary_bullets(card, bridge) if b.startswith("Quarter over quarter")]
     # net 24,399 = own moves −958 (−629 − 329) + volume, mix and rates 25,357 (−1,543 + 26,900)
     assert line == ("Quarter over quarter the dollars moved +$24.4k: the AI metrics' own moves −$958 "
-                    "(largest TCR → support cost, −$629) and volume, mix and rates +$25.4k.")
+                    "(largest TCR → support cost, −$629) and volume, mix and rates +$25.4k "
+                    "(TTA → productivity value +$26.9k, TCR → support cost −$1,543).")
 
 
 def test_chains_print_writes_dollars_out_and_moves_notes_under_the_table():
