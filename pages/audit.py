@@ -131,7 +131,7 @@ with tabs[0], part("decay"):
         if win.get("start") and win.get("end"):
             weekly = da.l6("week", date_from=dt.date.fromisoformat(str(win["start"])[:10]),
                            date_to=dt.date.fromisoformat(str(win["end"])[:10]))
-        if win.get("start") and win.get("end"):  # the audit reads weeks, the scorecard quarters
+            # the audit reads weeks, the scorecard quarters
             st.caption(f"Weekly values over the audit window ({str(win['start'])[:10]} → {str(win['end'])[:10]}) "
                        "with the fitted trend: \"already red\" means the trend's last week is past the red line, "
                        "which a quarter's value on Home and QBR can still be short of (their tiles give the last "

@@ -54,9 +54,8 @@ if not chains:
 else:
     ui.table(report.chains_print(rep)[0], f"bridge_chains_{quarter}", key="chains_all", static=True,
              csv=report.chains_frame(rep))  # on screen as in the PDF: whole dollars, a 1280-px width
-    st.caption((report.SAMPLING_ONLY_NOTE + " " if any(report.fixed_assumptions(c) for c in chains) else "")
-               + "Open a chain below for its diagram (each edge's method, estimate and interval) and its "
-               "consistency note.")
+    st.caption(" ".join(filter(None, (report.sampling_note(chains), "Open a chain below for its diagram (each "
+                                      "edge's method, estimate and interval) and its consistency note."))))
 # one tab per chain, only the open one drawn (the URL keeps it): every chain's diagram and
 # table at once cost the browser seconds on first load
 chain_tabs = st.tabs([report.chain_tab_label(c) for c in chains], key="bridge_chain", on_change="rerun",

@@ -138,10 +138,7 @@ def scorecard_metrics(card: dict, key: str) -> None:
                 st.caption(extra)
             warned = da.metric_warnings(m["metric"])
             if warned:
-                st.caption(f":orange[{report.warning_effect(warned)}]",
-                           help="The figure is computed without the rows at fault; the feed needs a look. "
-                                "Gate warnings of the run these numbers come from (Data quality page):  \n"
-                           + "  \n".join(f"- {w['text']}" for w in warned))
+                st.caption(f":orange[{report.warning_effect(warned)}]", help=report.warning_help(warned))
 
 
 def _extra_line(metric: str, row: dict | None) -> str | None:

@@ -343,13 +343,19 @@ def chains_print(bridge: dict | None) -> tuple[pl.DataFrame, list[str]]:
         "rests on assumptions": r["rests on assumptions"],
     } for r, c in zip(full.iter_rows(named=True), chains)])
     notes = [f"{c.get('name')}: {c['note']}" for c in chains if c.get("note")]
-    if any(fixed_assumptions(c) and c.get("usd_ci_low") is not None for c in chains):
+    if sampling_note(chains):
         notes.insert(0, SAMPLING_ONLY_NOTE)
     return df, notes
 
 
 SAMPLING_ONLY_NOTE = ("† Sampling only: the interval leaves out the business assumptions the chain rests on, "
                       "which are held exact; the figure is only as good as they are.")
+
+
+def sampling_note(chains: list[dict]) -> str:
+    """The † footnote when some chain's interval is sampling only (it rests on an assumption), else ""."""
+    return SAMPLING_ONLY_NOTE if any(fixed_assumptions(c) and c.get("usd_ci_low") is not None
+                                     for c in chains) else ""
 
 
 def _fmt_ci(lo, hi) -> str:
@@ -690,13 +696,25 @@ def warning_effect(warnings: list[dict]) -> str:
         return ""
     n = len(warnings)
     head = f"⚠ {n} data-quality warning{'s' if n > 1 else ''}"
-    def on_rows(w):  # a check of the rows staging removes or quarantines (not, e.g., of freshness)
-        return w.get("stage") in ("raw", "staging") and w.get("applies_to", "metrics") == "metrics"
-    if all(on_rows(w) for w in warnings):
+    if all(_on_rows(w) for w in warnings):
         return f"{head}: rows removed or quarantined before this figure"
     later = sorted({str(w.get("expectation") or "a check").replace("_", " ")
-                    + (f" on {w['table']}" if w.get("table") else "") for w in warnings if not on_rows(w)})
+                    + (f" on {w['table']}" if w.get("table") else "") for w in warnings if not _on_rows(w)})
     return f"{head}: {', '.join(later)} (it may bear on this figure)"
+
+
+def _on_rows(w: dict) -> bool:
+    """A gate warning about rows staging removes or quarantines (not, e.g., about freshness)."""
+    return w.get("stage") in ("raw", "staging") and w.get("applies_to", "metrics") == "metrics"
+
+
+def warning_help(warnings: list[dict]) -> str:
+    """The help beside a figure's warning line: what it means for the figure, then each
+    warning's sentence (Markdown list)."""
+    meaning = ("The figure is computed without the rows at fault; the feed needs a look. "
+               if all(_on_rows(w) for w in warnings) else "")
+    return (meaning + "Gate warnings of the run these numbers come from (Data quality page):  \n"
+            + "  \n".join(f"- {w.get('text', '')}" for w in warnings))
 
 
 def audit_checks_line(findings: dict) -> str:

@@ -712,3 +712,13 @@ def test_threshold_ladder_and_score_scale_read_cleanly():
     assert "Human-in-the-Loop interventions per 100 queries" in str(fig.to_dict())
     assert report.score_scale_text({"low": -6.5, "high": 2.5, "keep_min": 0.0}) == \
         "on a scale of −6.5 to +2.5; keep at 0 or more"
+
+
+def test_warning_help_explains_only_row_warnings_as_removed_rows():
+    dup = {"stage": "staging", "applies_to": "metrics", "text": "duplicates removed"}
+    gap = {"stage": "metrics", "table": "l6_daily", "expectation": "no_missing_days", "text": "a day missing"}
+    assert report.warning_help([dup]).startswith("The figure is computed without the rows at fault")
+    assert report.warning_help([dup]).endswith("- duplicates removed")
+    assert not report.warning_help([dup, gap]).startswith("The figure is computed without")
+    assert report.sampling_note(BRIDGE["chains"]) == report.SAMPLING_ONLY_NOTE
+    assert report.sampling_note([c for c in BRIDGE["chains"] if not c["assumptions"]]) == ""
