@@ -719,52 +719,62 @@ def threshold_ladder(values: dict | None = None, title: str = "Thresholds at a g
 # --------------------------------------------------------------------------------------
 # bridge charts
 # --------------------------------------------------------------------------------------
-OTHER_LABEL = "Volume, mix and rates (all chains)"
+# a chain's QoQ change in two parts (bridge.waterfall): what its AI metric's own move was worth,
+# and the rest (volume, mix and conversion rates); a chain without that split keeps its whole change
+METRIC_PART, OTHER_PART, WHOLE_PART = "AI-metric move", "volume, mix, rates", "whole change"
+# under a bar about 60 px wide at 1280 px: at most 7 characters a line
+_PART_TICK = {METRIC_PART: "AI-<br>metric<br>move", OTHER_PART: "volume,<br>mix,<br>rates", WHOLE_PART: "whole<br>change"}
 
 
 def waterfall_bars(steps: list[dict]) -> list[dict]:
-    """The waterfall's relative bars: each chain's part that follows its AI metric's own move
-    (`via_ai_metric`), then ONE bar for the rest of every chain's change (volume, mix and
-    conversion rates: `other`), so a chain is never credited with usage growth. A chain
-    without that split keeps its whole change, with its interval."""
-    bars, other, split = [], 0.0, False
+    """The waterfall's relative bars, decomposed along each chain: per chain the part that
+    follows its AI metric's own move (`via_ai_metric`) and the rest of its change (volume, mix
+    and conversion rates: `other`), side by side, so a chain's metric is never credited with
+    usage growth and opposite moves in two chains are not netted into one bar. A chain
+    without that split keeps its whole change, with its interval.
+    [{"chain", "part", "usd", "ci_low", "ci_high"}]; the bars add up to the chains' change."""
+    bars = []
     for s in steps:
         if s.get("via_ai_metric") is not None and s.get("other") is not None:
-            bars.append({"label": s["label"], "usd": s["via_ai_metric"], "ci_low": None, "ci_high": None})
-            other += s["other"]
-            split = True
+            bars.append({"chain": s["label"], "part": METRIC_PART, "usd": s["via_ai_metric"],
+                         "ci_low": None, "ci_high": None})
+            bars.append({"chain": s["label"], "part": OTHER_PART, "usd": s["other"],
+                         "ci_low": None, "ci_high": None})
         else:
-            bars.append({"label": s["label"], "usd": s.get("usd"), "ci_low": s.get("ci_low"),
-                         "ci_high": s.get("ci_high")})
-    if split:
-        bars.append({"label": OTHER_LABEL, "usd": other, "ci_low": None, "ci_high": None})
+            bars.append({"chain": s["label"], "part": WHOLE_PART, "usd": s.get("usd"),
+                         "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high")})
     return bars
 
 
 def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dict | None = None) -> go.Figure:
-    """QoQ dollar change by chain (report.waterfall_steps): a bar per chain for what its AI
-    metric's own move was worth, and one bar for volume, mix and rates (waterfall_bars);
-    start/end: {"label", "usd"} totals (optional)."""
+    """QoQ dollar change decomposed along each chain (report.waterfall_steps): under each
+    chain's name, a bar for what its AI metric's own move was worth and one for its volume,
+    mix and rates (waterfall_bars); then the net change. start/end: {"label", "usd"} totals
+    (optional). The x axis is two-level (chain, part)."""
     if not steps:
         return empty_figure(title, "No quarter-over-quarter change to decompose.")
-    x, y, measure, text = [], [], [], []
+    groups, parts, y, measure, text, hover = [], [], [], [], [], []
     if start:
-        x.append(start["label"]); y.append(start["usd"]); measure.append("absolute"); text.append(fmt_usd(start["usd"]))
+        groups.append(_wrap(start["label"], 14)); parts.append("start"); y.append(start["usd"])
+        measure.append("absolute"); text.append(fmt_usd(start["usd"])); hover.append(fmt_usd(start["usd"]))
     bars = waterfall_bars(steps)
-    for s in bars:
-        x.append(s["label"]); y.append(s["usd"] or 0.0); measure.append("relative")
+    for b in bars:
+        groups.append(_wrap(b["chain"], 14)); parts.append(_PART_TICK[b["part"]])
+        y.append(b["usd"] or 0.0); measure.append("relative")
         ci = ""
-        if not _bad(s.get("ci_low")) and not _bad(s.get("ci_high")):
-            ci = f"<br>[{fmt_usd_range(s['ci_low'], s['ci_high'], sep=', ')}]"
-        text.append(f"{'▲' if (s['usd'] or 0) >= 0 else '▼'} {fmt_usd(s['usd'], True)}{ci}")
-    x.append(end["label"] if end else "Net change")
-    y.append(end["usd"] if end else 0.0)
-    measure.append("absolute" if end else "total")
-    total = end["usd"] if end else sum((s["usd"] or 0.0) for s in bars) + (start["usd"] if start else 0)
+        if not _bad(b.get("ci_low")) and not _bad(b.get("ci_high")):
+            ci = f"<br>[{fmt_usd_range(b['ci_low'], b['ci_high'], sep=', ')}]"
+        text.append(f"{fmt_usd(b['usd'], True)}{ci}")  # the sign says the direction (and the colour)
+        hover.append(f"{b['chain']}: {b['part']} {fmt_usd(b['usd'], True)}")
+    total = end["usd"] if end else sum((b["usd"] or 0.0) for b in bars) + (start["usd"] if start else 0)
+    groups.append("All chains"); parts.append(_wrap(end["label"] if end else "net change", 7))
+    y.append(end["usd"] if end else 0.0); measure.append("absolute" if end else "total")
     text.append(fmt_usd(total, signed=not end))
+    hover.append(f"All chains: {'end' if end else 'net change'} {fmt_usd(total, signed=not end)}")
     f = _Fig()
     f.data.append(dict(
-        type="waterfall", x=x, y=y, measure=measure, text=text, textposition="outside", cliponaxis=False,
+        type="waterfall", x=[groups, parts], y=y, measure=measure, text=text, textposition="outside",
+        cliponaxis=False, textfont=dict(size=13), constraintext="none", hovertext=hover, hoverinfo="text",
         increasing=dict(marker=dict(color=STATUS_COLORS["green"])),
         decreasing=dict(marker=dict(color=STATUS_COLORS["red"])),
         totals=dict(marker=dict(color=SERIES[0])), connector=dict(line=dict(color="#9aa5b1", dash="dot"))))
@@ -777,12 +787,11 @@ def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dic
     pad = (hi_ - lo_) * 0.3 or abs(hi_) * 0.3 or 1
     f.axis("yaxis", title=dict(text="Change in dollars (USD)"), tickformat="$,.0f",  # "−$5,000": sign before the currency, no SI prefixes ($500m, $1.6G)
            range=[lo_ - pad, hi_ + pad])
-    # category labels on short lines, not rotated: the plot keeps its height; at 1280 px (a
-    # projector) seven categories get about 100 px each, so lines of ~10 characters at 13 px
-    # ("TCR →", "support", "cost"), and an axis title that fits the width
-    f.axis("xaxis", title=dict(text="Each chain's AI-metric move, then volume, mix and rates"),
-           tickangle=0, tickmode="array", tickvals=x, ticktext=[_wrap(v, 10) for v in x], tickfont=dict(size=13))
-    return f.build(title, height=520, showlegend=False, margin=dict(l=90, r=30, t=100, b=110))
+    # two-level category labels, not rotated: at 1280 px (a projector) eleven bars get about 70 px
+    # each, so a part's name on lines of ~10 characters and a chain's on ~14 under its two bars
+    f.axis("xaxis", title=dict(text="Each chain's change: its AI metric's own move, then volume, mix and rates"),
+           tickangle=0, tickfont=dict(size=13))
+    return f.build(title, height=560, showlegend=False, margin=dict(l=90, r=30, t=100, b=150))
 
 
 def fmt_num(v: Any, unit: str = "", signed: bool = False) -> str:

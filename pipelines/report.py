@@ -477,21 +477,21 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
         if steps:
             net = sum(s["usd"] or 0 for s in steps)
             bars = charts.waterfall_bars(steps)
-            own = [b for b in bars if b["label"] != charts.OTHER_LABEL]
-            other = next((b["usd"] for b in bars if b["label"] == charts.OTHER_LABEL), None)
+            own = [b for b in bars if b["part"] != charts.OTHER_PART]  # metric moves (or a whole change)
+            rest = [b for b in bars if b["part"] == charts.OTHER_PART]
             lead = max(own, key=lambda b: abs(b["usd"] or 0))
             line = f"Quarter over quarter the dollars moved {charts.fmt_usd(net, True)}"
-            if other is not None:
-                # the one bar nets the chains' own volume, mix and rate moves: name the largest two, which
-                # can offset each other (review cost −$106.5k against productivity value +$91.5k)
-                parts = sorted((x for x in steps if x.get("other")), key=lambda x: -abs(x["other"]))[:2]
-                by_chain = (" (" + ", ".join(f"{x['label']} {charts.fmt_usd(x['other'], True)}" for x in parts) + ")"
+            if rest:
+                # the chains' own volume, mix and rate moves can offset each other (review cost
+                # −$106.5k against productivity value +$91.5k): name the largest two
+                parts = sorted((b for b in rest if b["usd"]), key=lambda b: -abs(b["usd"]))[:2]
+                by_chain = (" (" + ", ".join(f"{b['chain']} {charts.fmt_usd(b['usd'], True)}" for b in parts) + ")"
                             if parts else "")
                 line += (f": the AI metrics' own moves {charts.fmt_usd(sum(b['usd'] or 0 for b in own), True)} "
-                         f"(largest {lead['label']}, {charts.fmt_usd(lead['usd'], True)}) and volume, mix and "
-                         f"rates {charts.fmt_usd(other, True)}{by_chain}.")
+                         f"(largest {lead['chain']}, {charts.fmt_usd(lead['usd'], True)}) and volume, mix and "
+                         f"rates {charts.fmt_usd(sum(b['usd'] or 0 for b in rest), True)}{by_chain}.")
             else:
-                line += f", led by {lead['label']} ({charts.fmt_usd(lead['usd'], True)})."
+                line += f", led by {lead['chain']} ({charts.fmt_usd(lead['usd'], True)})."
             bullets.append(line)
         for c in ch:
             if materially_inconsistent(c):

@@ -96,13 +96,21 @@ def test_waterfall_credits_each_chain_with_its_metric_move_only():
              {"label": "CPVO → AI spend", "usd": 5.0, "ci_low": 1.0, "ci_high": 9.0,
               "via_ai_metric": None, "other": None}]  # no split: the whole change, with its interval
     bars = charts.waterfall_bars(steps)
-    assert [(b["label"], b["usd"]) for b in bars] == [
-        ("TCR → support cost", 30.0), ("TTA → productivity value", -60.0), ("CPVO → AI spend", 5.0),
-        (charts.OTHER_LABEL, 80.0)]
+    M, O, W = charts.METRIC_PART, charts.OTHER_PART, charts.WHOLE_PART
+    # decomposed along each chain: TCR's +30 own move and +70 volume beside TTA's −60 and +10
+    # (one bar for every chain's volume would net them into +80)
+    assert [(b["chain"], b["part"], b["usd"]) for b in bars] == [
+        ("TCR → support cost", M, 30.0), ("TCR → support cost", O, 70.0),
+        ("TTA → productivity value", M, -60.0), ("TTA → productivity value", O, 10.0),
+        ("CPVO → AI spend", W, 5.0)]
     assert sum(b["usd"] for b in bars) == 55.0 == sum(s["usd"] for s in steps)  # the net change is kept
-    assert (bars[2]["ci_low"], bars[2]["ci_high"]) == (1.0, 9.0) and bars[0]["ci_low"] is None
+    assert (bars[4]["ci_low"], bars[4]["ci_high"]) == (1.0, 9.0) and bars[0]["ci_low"] is None
     fig = charts.waterfall(steps, "t")
-    assert list(fig.data[0].x) == [b["label"] for b in bars] + ["Net change"]
+    groups, parts = (list(a) for a in fig.data[0].x)
+    assert [g.replace("<br>", " ") for g in groups] == [b["chain"] for b in bars] + ["All chains"]
+    assert [p.replace("<br>", " ").replace("- ", "-") for p in parts] == [b["part"] for b in bars] + ["net change"]
+    assert list(fig.data[0].measure) == ["relative"] * 5 + ["total"]
+    assert "−$60" == fig.data[0].text[2] and "[+$1, +$9]" in fig.data[0].text[4]
 
 
 def test_summary_separates_metric_moves_from_volume():
