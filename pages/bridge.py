@@ -43,7 +43,7 @@ causal = rep.get("causal") or {}
 if causal:
     st.subheader("Treatment vs holdout (causal, intention-to-treat)")
     ui.table(report.causal_frame(rep), f"bridge_causal_{quarter}", key="causal",
-             csv=report.causal_frame(rep, for_csv=True))
+             csv=report.causal_frame(rep, for_csv=True), static=True)
     st.caption(report.causal_caption(rep))
 
 # ------------------------------------------------------------------ chains

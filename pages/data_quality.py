@@ -89,7 +89,8 @@ ing = da.ingest_summary()
 if ing.height:
     st.markdown("**Rows read, kept, de-duplicated and quarantined per table**"
                 + (f" — run `{ing['run_id'][0]}`" if "run_id" in ing.columns else ""))
-    ui.table(ing.drop("run_id", strict=False), "ingest_summary", key="ingest", csv=ing)  # the run is named above
+    ui.table(ing.drop("run_id", strict=False), "ingest_summary", key="ingest", csv=ing,  # the run is named above
+             static=ing.height <= ui.STATIC_ROWS)
 if q.height:
     pairs = [f"{t} · {r}" for t, r in zip(q["table_name"], q["reason"])]
     pick = st.selectbox("Show sample quarantined rows for", sorted(set(pairs)), key="q_pick")

@@ -191,15 +191,20 @@ def chart(fig: go.Figure, name: str, key: str, data: pl.DataFrame | None = None)
                                icon=":material/download:", key=f"csv_{key}", on_click="ignore")
 
 
+# a table of at most this many rows is shown whole (static) rather than as a grid
+STATIC_ROWS = 15
+
+
 def table(df: pl.DataFrame, name: str, key: str, csv: pl.DataFrame | None = None, static: bool = False,
           **kw) -> None:
     """A table and its CSV download: the table itself, or `csv` (the same rows with every
     number in full) when the table shows them as text. `static`: a plain table whose cells
-    wrap (st.table), for a few rows of words that must all be read at a 1280-px width;
-    otherwise a scrollable grid that cuts long cells."""
+    wrap, for a few rows of words that must all be read at a 1280-px width (a Markdown
+    table: the browser draws it without loading the grid's 1.5 MB of JavaScript, which
+    delayed a page's first chart by about half a second); otherwise a scrollable grid that
+    cuts long cells. `kw` configures the grid only."""
     if static:
-        st.table(df.with_columns(pl.col(c).map_elements(lambda v: keep_sign(md_escape(v)), return_dtype=pl.Utf8)
-                                 for c, t in df.schema.items() if t == pl.Utf8), hide_index=True)
+        st.markdown(markdown_table(df))
     else:  # counts with thousands separators ("584,056"), unless the page configures the column
         ints = {c: st.column_config.NumberColumn(c, format="localized") for c, t in df.schema.items()
                 if t.is_integer()}
@@ -207,6 +212,30 @@ def table(df: pl.DataFrame, name: str, key: str, csv: pl.DataFrame | None = None
         st.dataframe(df, hide_index=True, key=f"table_{key}", **kw)
     st.download_button("CSV", data=da.to_csv(df if csv is None else csv), file_name=f"{slug(name)}.csv", mime="text/csv",
                        icon=":material/download:", key=f"csv_{key}", on_click="ignore")
+
+
+def markdown_table(df: pl.DataFrame) -> str:
+    """A frame as a Markdown table (st.markdown renders it as a plain HTML table whose cells
+    wrap): no Arrow grid to load in the browser before the page's first chart. Text cells
+    are shown as written (md_escape, "|" escaped, a sign kept on its number); numbers are
+    right-aligned, integers with thousands separators; an empty cell for a null."""
+    def cell(v, dtype) -> str:
+        if v is None:
+            return ""
+        if dtype.is_integer():
+            return f"{v:,}"
+        if dtype.is_float():
+            return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+        text = str(v) if len(str(v)) <= 400 else str(v)[:399] + "…"  # the CSV holds it whole
+        # a long name (agent_cost_per_hour_usd) may wrap after its underscores, or it pushes
+        # the table past the page's width
+        text = re.sub(r"\S{16,}", lambda m: m.group(0).replace("_", "_\u200b"), text)
+        return keep_sign(md_escape(text)).replace("|", "\\|").replace("\n", " ")
+    cols = list(df.schema.items())
+    head = "| " + " | ".join(cell(c, pl.Utf8) for c, _ in cols) + " |"
+    rule = "|" + "|".join("---:" if t.is_numeric() else "---" for _, t in cols) + "|"
+    rows = ["| " + " | ".join(cell(v, t) for v, (_, t) in zip(r, cols)) + " |" for r in df.iter_rows()]
+    return "\n".join([head, rule, *rows])
 
 
 def md_escape(text: str) -> str:

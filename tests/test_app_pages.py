@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 import shutil
 
 import duckdb
@@ -40,6 +41,25 @@ def texts(at: AppTest) -> str:
     for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader"):
         parts += [str(e.value) for e in getattr(at, kind)]
     return "\n".join(parts)
+
+
+def md_tables(at: AppTest) -> list:
+    """The page's static tables (ui.table(static=True): Markdown tables) as pandas frames of
+    their cells as written (Markdown escapes kept, but an escaped "|")."""
+    import pandas as pd
+
+    out = []
+    for m in at.markdown:
+        lines = str(m.value).split("\n")
+        if len(lines) < 2 or not lines[0].startswith("| ") or not re.fullmatch(r"\|(-+:?\|)+", lines[1]):
+            continue
+
+        def cells(line):
+            parts = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+            return [c.strip().replace("\\|", "|") for c in parts]
+        header = [re.sub(r"\\(.)", r"\1", c) for c in cells(lines[0])]  # column names as named
+        out.append(pd.DataFrame([cells(r) for r in lines[2:]], columns=header))
+    return out
 
 
 def no_failure(at: AppTest) -> None:
@@ -278,7 +298,7 @@ def test_explore_says_compare_replaces_the_filter_and_names_a_wrong_cmp_by(demo_
 def test_audit_history_says_dashes_not_none(demo_db, app_env):
     app_env(demo_db)
     at = open_page("pages/audit.py")
-    [history] = [t.value for t in at.table if "signed by" in t.value.columns]
+    [history] = [t for t in md_tables(at) if "signed by" in t.columns]
     assert "None" not in set(history["signed by"]) and set(history["signed by"]) == {"—"}
     assert all(len(v) == 16 for v in history["recorded (UTC)"])  # to the minute: 2026-12-02 15:19
 
@@ -388,7 +408,7 @@ def test_audit_page_a_look_back_audit_joins_the_history_not_the_latest(demo_db, 
     body = texts(at)
     assert f"Latest audit `{current}`" in body
     assert f"(as of {back}) was recorded. It looks back from an earlier date than the latest audit (as of {as_of})" in body
-    [history] = [t.value for t in at.table if "signed by" in t.value.columns]
+    [history] = [t for t in md_tables(at) if "signed by" in t.columns]
     assert len(history) == 2 and history["as of"][0] == str(as_of)
     at.date_input[0].set_value(as_of)
     next(b for b in at.button if b.label.startswith("Run the audit now")).click().run()
@@ -527,8 +547,8 @@ def test_bridge_edge_method_reads_the_same_in_the_diagram_and_the_table(demo_db,
     at = open_page("pages/bridge.py")
     no_failure(at)
     # the open chain's steps: a static table whose cells wrap (Markdown: "$" escaped)
-    [steps] = [t.value.map(lambda v: v.replace("\\", "").replace("\u2060", "") if isinstance(v, str) else v)
-               for t in at.table if "how it was obtained" in t.value.columns]
+    [steps] = [t.map(lambda v: v.replace("\\", "").replace("\u2060", "") if isinstance(v, str) else v)
+               for t in md_tables(at) if "how it was obtained" in t.columns]
     diagram = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["annotations"]
     kinds = [a["text"].split("<i>")[1].split("</i>")[0] for a in diagram if "<i>" in a.get("text", "")]
     assert list(steps["method"]) == kinds
@@ -831,7 +851,7 @@ def test_explore_warns_that_short_period_rd_runs_small(demo_db, app_env):
 
 
 def test_static_tables_show_dollars_as_written_and_keep_signs_on_their_numbers(demo_db, app_env):
-    """The chains table is Markdown (st.table, cells wrap at 1280 px): "$" would start a
+    """The chains table is Markdown (cells wrap at 1280 px): "$" would start a
     formula, and a line could break between "−" and "$" ("−" alone at a line's end)."""
     from pages import ui
 
@@ -841,7 +861,7 @@ def test_static_tables_show_dollars_as_written_and_keep_signs_on_their_numbers(d
     app_env(demo_db)
     at = open_page("pages/bridge.py")
     no_failure(at)
-    [chains] = [t.value for t in at.table if "measured against" in t.value.columns]
+    [chains] = [t for t in md_tables(at) if "measured against" in t.columns]
     cis = list(chains["95% CI"])
     assert cis and all("\\$" in v and "$" not in v.replace("\\$", "") for v in cis)
     assert all("\u2060" in v for v in cis if "−" in v)
@@ -857,15 +877,39 @@ def test_qbr_bullets_keep_each_sign_on_its_dollars(demo_db, app_env):
     assert "−\u2060$" in bullets or "+\u2060$" in bullets
 
 
-def test_grid_tables_print_counts_with_thousands_separators(demo_db, app_env):
-    # the ingest table read "584056": integer columns are formatted "localized" (584,056)
+def test_tables_print_counts_with_thousands_separators(demo_db, app_env):
+    # the ingest table read "584056": a static table writes 584,056; a grid formats integer
+    # columns "localized"
+    from pages import ui
+
     app_env(demo_db)
     at = open_page("pages/data_quality.py")
     no_failure(at)
-    [ingest] = [d for d in at.dataframe if "rows_read" in d.value.columns]
-    config = json.loads(ingest.proto.columns)
+    con = duckdb.connect(str(demo_db), read_only=True)
+    [(read, kept)] = con.execute("select rows_read, rows_kept from meta_ingest_summary where table_name = "
+                                 "'interactions' order by run_id desc limit 1").fetchall()
+    con.close()
+    [ingest] = [t for t in md_tables(at) if "rows_read" in t.columns]  # seven tables: shown whole
+    row = ingest[ingest["table_name"] == "interactions"].iloc[0]
+    assert (row["rows_read"], row["rows_kept"]) == (f"{read:,}", f"{kept:,}") and read > 1000
+    # the static table right-aligns its numbers and escapes a "|" inside a cell
+    assert ui.markdown_table(pl.DataFrame({"t": ["a|b"], "n": [12345]})) == "| t | n |\n|---|---:|\n| a\\|b | 12,345 |"
+
+
+def test_grid_tables_format_counts_localized():
+    # a table too long to show whole stays a grid, its integer columns "localized" (584,056)
+    def script():
+        import polars as pl
+        from pages import ui
+        ui.table(pl.DataFrame({"rows_read": [584056] * (ui.STATIC_ROWS + 1)}), "t", key="t",
+                 static=ui.STATIC_ROWS + 1 <= ui.STATIC_ROWS)
+
+    at = AppTest.from_function(script, default_timeout=TIMEOUT).run()
+    no_failure(at)
+    [grid] = at.dataframe
+    config = json.loads(grid.proto.columns)
     formats = {c["label"]: c["type_config"].get("format") for c in config.values() if "label" in c}
-    assert formats["rows_read"] == formats["rows_kept"] == "localized", formats
+    assert formats["rows_read"] == "localized", formats
 
 
 def test_audit_decay_says_its_window_beside_the_scorecards_quarter(demo_db, app_env):
