@@ -40,6 +40,9 @@ SHORT = {"tcr": "TCR", "hr": "HR", "tta_p50_s": "TTA p50", "hitl_per_100": "HitL
          "review_cost_usd": "Review $", "valid_outputs": "Valid outputs", "minutes_saved_per_task": "Min saved/task",
          "user_hours_saved": "User h saved", "productivity_value_usd": "Productivity $", "ai_spend_usd": "AI spend $"}
 GRAIN_WORDS = {"day": "day", "week": "ISO week (Mon)", "month": "month", "quarter": "quarter", "all": "whole range"}
+# the time axis of a period chart, in words ("period start (UTC, ISO week (Mon))" before)
+PERIOD_AXIS = {"day": "Day (UTC)", "week": "Start of each ISO week (Monday, UTC)",
+               "month": "Month (UTC)", "quarter": "Quarter (UTC)"}
 
 
 # --------------------------------------------------------------------------------------
@@ -446,7 +449,8 @@ def metric_panels(sides: list[tuple[str, pl.DataFrame]], metrics: list[str], gra
         for c, (name, df) in enumerate(sides):
             n = r * cols + c + 1
             f.axis(f"xaxis{_ax(n)}", type="date", matches="x" if n > 1 else None,
-                   title=dict(text=f"period start (UTC, {words})") if r == rows - 1 else None, **ticks)
+                   title=dict(text=PERIOD_AXIS.get(grain, f"period start (UTC, {words})"))
+                   if r == rows - 1 else None, **ticks)
             f.axis(f"yaxis{_ax(n)}", title=dict(text=axis_title(m)) if c == 0 else None)
             if m in notes:
                 cells.append((n, []))

@@ -139,7 +139,9 @@ def assumptions_text(chain: dict) -> str:
         if a.get("value") is not None:
             parts.append(f"{words}: {num(a['value'])}")
         elif a.get("by_feature"):
-            parts.append(f"{words}: " + ", ".join(f"{k} {num(v)}" for k, v in sorted(a["by_feature"].items())))
+            # feature ids in words too ("code assistant 12", not "code_assistant 12": the QBR's summary)
+            parts.append(f"{words}: " + ", ".join(f"{str(k).replace('_', ' ')} {num(v)}"
+                                                  for k, v in sorted(a["by_feature"].items())))
     return "; ".join(parts) or "none"
 
 

@@ -21,7 +21,7 @@ BRIDGE = {"available": True, "assumptions_version": "test.1", "waterfall": {"ste
     _chain("TTA → productivity value", 50_000.0, 49_990.0, 50_010.0, ALONE,
            {"user_hour_value_usd": {"value": 45.0, "unit": "USD per hour"},
             "manual_baseline_minutes_per_task": {"value": None, "unit": "minutes per task",
-                                                 "by_feature": {"code": 12.0, "docs": 15.0}}}),
+                                                 "by_feature": {"code_assistant": 12.0, "docs": 15.0}}}),
     _chain("CPVO → AI spend", -9_000.0, -9_100.0, -8_900.0, ALONE, {}),
 ]}
 
@@ -34,7 +34,7 @@ def test_chains_frame_says_what_each_impact_is_measured_against():
         "nothing: treatment only (the holdout has none of this line)"]
     assert df["rests on assumptions"].to_list() == [
         "agent cost per hour: $48", "none",
-        "manual baseline minutes per task: code 12, docs 15; user hour value: $45", "none"]
+        "manual baseline minutes per task: code assistant 12, docs 15; user hour value: $45", "none"]
     # the name carries the unit; cents only when there are some
     assert report.assumptions_text({"assumptions": {"cost_per_call_usd": {"value": 0.125, "unit": "USD per call"},
                                                     "share_reviewed": {"value": 0.05, "unit": "share"}}}) == \
@@ -59,7 +59,7 @@ def test_summary_splits_the_total_by_what_it_is_measured_against():
     assert "+$41.0k on the treatment population alone" in line
     assert "TTA → productivity value +$50.0k, CPVO → AI spend −$9,000" in line
     assert "the largest is TTA → productivity value at +$50.0k" in line
-    assert "rests on manual baseline minutes per task: code 12, docs 15" in line
+    assert "rests on manual baseline minutes per task: code assistant 12, docs 15" in line
     assert "The intervals cover sampling only, not the assumptions." in line
 
 
