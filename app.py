@@ -173,6 +173,7 @@ def main() -> None:
         except da.WarehouseUnavailable as exc:
             st.caption(str(exc))
     run_banner()
+    ui.table_style()
     try:
         with ui.page_run_by_app():
             page.run()

@@ -161,6 +161,53 @@ def ols(x, y, alpha: float = 0.05) -> dict:
     return out
 
 
+def level_shift(x, y, alpha: float = 0.05, min_seg: int = 2) -> dict | None:
+    """A single step in a weekly series, which one straight line fitted across it reads as a
+    trend ("red within 1 week" for a metric that jumped once and has been flat since).
+
+    For each split into two runs of at least `min_seg` points, a line plus a step at the
+    split is fitted by least squares; the split with the least squared error is the break.
+    It counts as a level shift when the step improves on the line by an F-test (1 and n − 3
+    degrees of freedom) at `alpha` / (number of splits tried): Bonferroni, since the best of
+    several splits is picked. Returns None, or {"index": the first point after the break,
+    "before", "after" (the two runs' means), "step" (the fitted jump), "p_value",
+    "sse_line", "sse_step", "since": OLS over the points after the break (slope, its
+    interval, intercept, n)}. Fewer than max(4, 2 * min_seg) points: None."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    n = len(y)
+    if n < max(4, 2 * min_seg):
+        return None
+    line = ols(x, y, alpha)
+    if line["slope"] is None:
+        return None
+    sse_line = float(((y - (line["intercept"] + line["slope"] * x)) ** 2).sum())
+    splits = list(range(min_seg, n - min_seg + 1))
+    fits = {}
+    for k in splits:
+        design = np.column_stack([np.ones(n), x, (np.arange(n) >= k).astype(float)])
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        fits[k] = (float(((y - design @ coef) ** 2).sum()), float(coef[2]))
+    k = min(fits, key=lambda j: fits[j][0])
+    sse_step, jump = fits[k]
+    gain = sse_line - sse_step
+    if gain <= 1e-12 * max(1.0, float((y ** 2).sum())):
+        return None
+    p = 0.0 if sse_step <= 1e-12 * max(1.0, float((y ** 2).sum())) else \
+        float(sps.f.sf(gain / (sse_step / (n - 3)), 1, n - 3))
+    if p >= alpha / len(splits):
+        return None
+    since = ols(x[k:], y[k:], alpha)
+    return {"index": int(k), "before": float(y[:k].mean()), "after": float(y[k:].mean()), "step": jump,
+            "p_value": p, "sse_line": sse_line, "sse_step": sse_step,
+            "since": {"slope": since["slope"], "ci_low": since["ci_low"], "ci_high": since["ci_high"],
+                      "intercept": since["intercept"], "n": since["n"]}}
+
+
 def psi(reference_counts, audit_counts, floor: float = 1e-4) -> tuple[float | None, list[float], list[float], list[float]]:
     """PSI = sum (a - r) ln(a / r) over aligned bins, shares floored at `floor`.
 
@@ -293,12 +340,24 @@ def check_decay(weekly_audit: list[dict], w: dict, alpha: float, min_weeks: int)
         significant = (fit.get("ci_low") is not None
                        and (fit["ci_low"] > 0 or fit["ci_high"] < 0))
         flagged = bool(weeks_to_red == 0.0 or (toward == "toward_red" and significant))
+        # a step inside the window: the line above projects it as a trend; say what happened
+        # since the step (the recorded slope, weeks to red and flag stay the line's, SPEC §6)
+        shift = level_shift([p[0] for p in pts], [p[1] for p in pts], alpha) if slope is not None else None
+        if shift:
+            xs = sorted(p[0] for p in pts)
+            shift["week_start"] = str(start + dt.timedelta(days=round(7 * xs[shift["index"]])))
+            sn = shift["since"]
+            sig = sn["ci_low"] is not None and (sn["ci_low"] > 0 or sn["ci_high"] < 0)
+            worse_since = sn["slope"] is not None and (sn["slope"] < 0 if m["direction"] == "higher" else sn["slope"] > 0)
+            shift["toward_red"] = (shift["after"] < shift["before"]) == (m["direction"] == "higher")
+            shift["since_words"] = ("still heading to red since" if sig and worse_since else
+                                    "improving since" if sig else "no significant trend since")
         out[metric] = {
             "slope_per_week": slope, "ci_low": fit.get("ci_low"), "ci_high": fit.get("ci_high"),
             "intercept": fit.get("intercept"), "n_weeks": fit["n"], "weeks_to_red": weeks_to_red,
             "direction": toward, "significant": bool(significant), "fitted_last": level,
             "status_last": config.status(metric, level) if level is not None else "n/a",
-            "red_line": m["red"], "red_op": m["red_op"], "flagged": flagged,
+            "red_line": m["red"], "red_op": m["red_op"], "flagged": flagged, "level_shift": shift,
         }
     return out
 
@@ -816,9 +875,12 @@ def run_audit(con: duckdb.DuckDBPyConnection, as_of: dt.date | None = None) -> d
     flags = []
     for m, d in decay.items():
         if d["flagged"]:
+            sh = d.get("level_shift")
             flags.append(f"decay: {m} " + ("is at its red line (fitted last week red)" if d["weeks_to_red"] == 0
                                            else f"heads to red at {d['slope_per_week']:+.3g}/week, "
-                                                f"red in {d['weeks_to_red']:.1f} weeks"))
+                                                f"red in {d['weeks_to_red']:.1f} weeks")
+                         + (f"; the line spans a level shift in the week of {sh['week_start']} "
+                            f"({sh['before']:.4g} → {sh['after']:.4g}), {sh['since_words']}" if sh else ""))
     for v, d in drift.items():
         if d["flagged"]:
             flags.append(f"drift: {v} PSI {d['psi']:.3f} ({d['band']})")
@@ -1225,6 +1287,11 @@ def text_report(out: dict) -> str:
               else f", red in {d['weeks_to_red']:.1f} wk")
         lines.append(f"  {m:<21} {d['slope_per_week']:+.4g} [{_fmt(d.get('ci_low'))}, {_fmt(d.get('ci_high'))}]"
                      f"{wk}{'  FLAG' if d.get('flagged') else ''}")
+        sh = d.get("level_shift")
+        if sh:
+            lines.append(f"  {'':<21} level shift in the week of {sh['week_start']}: {sh['before']:.4g} → "
+                         f"{sh['after']:.4g} (p {sh['p_value']:.2g}); slope since {_fmt(sh['since']['slope'])} "
+                         f"[{_fmt(sh['since']['ci_low'])}, {_fmt(sh['since']['ci_high'])}]: {sh['since_words']}")
     lines.append("Input drift (PSI):")
     for v, d in out.get("drift", {}).items():
         lines.append(f"  {v:<21} {_fmt(d.get('psi'))} {d.get('band')}")

@@ -1193,7 +1193,13 @@ def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
             wk = d.get("weeks_to_red")
             t += (" · already red" if wk == 0 else "" if _bad(wk) else
                   " · red within 1 wk" if wk < 1 else f" · red in {wk:.0f} wk")  # not "red in 0 wk"
-            t += (" · ⚠ flagged" if d.get("flagged") else "") + "</sup>"
+            t += (" · ⚠ flagged" if d.get("flagged") else "")
+            sh = d.get("level_shift")
+            if sh:  # the line spans a step: say so, and what the weeks since did
+                since = {"no significant trend since": "flat since", "improving since": "improving since",
+                         "still heading to red since": "worsening since"}.get(sh.get("since_words"), "")
+                t += f"<br>step in the week of {dt.date.fromisoformat(sh['week_start']):%b %d}, {since}"
+            t += "</sup>"
         titles.append(t)
     _grid(f, 2, 3, titles, vgap=0.28)
     for i, m in enumerate(metrics):
@@ -1225,6 +1231,11 @@ def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
             f.data.append(dict(type="scatter", x=x, y=fit, mode="lines", showlegend=False, xaxis=f"x{_ax(n)}",
                                yaxis=f"y{_ax(n)}", line=dict(color="#111", dash="dash", width=2), hoverinfo="skip"))
             vals += fit + band_lo + band_hi
+        sh = d.get("level_shift")
+        if sh and sh.get("week_start"):  # where the step is: a dotted line halfway before its first week
+            at = (dt.datetime.fromisoformat(sh["week_start"]) - dt.timedelta(hours=84)).isoformat()
+            f.shapes.append(dict(type="line", xref=f"x{_ax(n)}", yref=f"y{_ax(n)} domain", x0=at, x1=at, y0=0, y1=1,
+                                 line=dict(color="#555", dash="dot", width=1.5)))
         red = _meta(m)["red"] * s
         f.shapes.append(_hline(red, STATUS_COLORS["red"], axis=n))
         f.annotations.append(_label(f"red {OPS[_meta(m)['red_op']]} {_fmt_threshold(m, red / s)}", red,

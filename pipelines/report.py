@@ -761,11 +761,18 @@ def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
         parts.append("nothing compared: its reference window holds no data")
     decay = {m: d for m, d in (f.get("decay") or {}).items() if d.get("flagged")}
     at_red = [charts.SHORT.get(m, m) for m, d in decay.items() if d.get("weeks_to_red") == 0]
-    heading = [charts.SHORT.get(m, m) for m, d in decay.items() if d.get("weeks_to_red") != 0]
+    # a line fitted across a one-off step reads it as a trend: those metrics are named apart
+    stepped = {m: d["level_shift"] for m, d in decay.items() if d.get("weeks_to_red") != 0
+               and (d.get("level_shift") or {}).get("since_words") == "no significant trend since"}
+    heading = [charts.SHORT.get(m, m) for m, d in decay.items() if d.get("weeks_to_red") != 0 and m not in stepped]
     if at_red:
         parts.append("at its red line by trend: " + ", ".join(at_red))
     if heading:
         parts.append("heading to red: " + ", ".join(heading))
+    for week in sorted({sh["week_start"] for sh in stepped.values()}):
+        names = [charts.SHORT.get(m, m) for m, sh in stepped.items() if sh["week_start"] == week]
+        parts.append(f"stepped toward red in the week of {week} and flat since (the trend line reads the step "
+                     f"as heading to red): " + ", ".join(names))
     drifted = [v for v, d in (f.get("drift") or {}).items() if d.get("flagged")]
     if drifted:
         parts.append("input drift in " + ", ".join(drifted))

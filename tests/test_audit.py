@@ -128,6 +128,16 @@ def test_tcr_drop_is_detected(findings, demo_db):
     assert dec["slope_per_week"] < 0 and dec["ci_high"] < 0 and dec["significant"]
     assert dec["direction"] == "toward_red" and dec["weeks_to_red"] is not None and dec["flagged"]
     assert any(f.startswith("decay: tcr") for f in findings["flags"])
+    # the line across the window spans the planted change: the audit names the step's week
+    # (the week the change date falls in) and that TCR has been flat since; HR, which rises
+    # gradually (the planted drift), shows no step
+    sh = dec["level_shift"]
+    assert sh and sh["week_start"] == str(change - dt.timedelta(days=change.weekday()))
+    assert sh["before"] > sh["after"] + 0.05 and sh["toward_red"]
+    assert sh["since_words"] == "no significant trend since"
+    assert findings["decay"]["hr"]["level_shift"] is None
+    assert any(f.startswith("decay: tcr") and f"level shift in the week of {sh['week_start']}" in f
+               for f in findings["flags"])
     item = next(i for i in findings["scorecard"]["items"] if i["metric"] == "tcr")
     assert item["role"] == "primary" and item["change"] == "worsened" and item["points"] == -1.0
     assert findings["window_values"]["audit"]["tcr"] < findings["window_values"]["reference"]["tcr"] - 0.05

@@ -129,6 +129,37 @@ def test_ols_slope_and_interval_match_statsmodels():
     assert got["r"] == pytest.approx(np.corrcoef(x, y)[0, 1], rel=1e-10)
 
 
+def test_level_shift_by_hand_and_against_statsmodels():
+    # a clean step: 5, 5 then 9 x 4 (x = 0..5): the line + step fits exactly at the split after
+    # two weeks; the runs' means are 5 and 9, flat since
+    sh = audit.level_shift(range(6), [5, 5, 9, 9, 9, 9])
+    assert (sh["index"], sh["before"], sh["after"]) == (2, 5.0, 9.0)
+    assert sh["step"] == pytest.approx(4.0) and sh["p_value"] == 0.0 and sh["since"]["slope"] == pytest.approx(0.0)
+    # a straight line (with or without noise) and noise around a level hold no step
+    assert audit.level_shift(range(8), [1, 2, 3, 4, 5, 6, 7, 8]) is None
+    assert audit.level_shift(range(8), [1, 2.2, 2.9, 4.1, 5, 6.2, 6.8, 8.0]) is None
+    assert audit.level_shift(range(8), [5, 5.1, 4.9, 5.05, 5, 4.95, 5.1, 5.0]) is None
+    assert audit.level_shift(range(3), [1, 5, 5]) is None  # too short to tell
+    # a noisy step (the demo's HitL-F shape): statsmodels' F-test of the line nested in line +
+    # step at the chosen split gives the same p-value, which must beat 0.05 / 5 splits
+    rng = np.random.default_rng(3)
+    x = np.arange(8, dtype=float)
+    y = np.where(x >= 2, 8.9, 5.3) + rng.normal(0, 0.15, 8)
+    sh = audit.level_shift(x, y)
+    assert sh["index"] == 2
+    step = (x >= 2).astype(float)
+    full = sm.OLS(y, np.column_stack([np.ones(8), x, step])).fit()
+    line = sm.OLS(y, sm.add_constant(x)).fit()
+    f_value, p_value, _ = full.compare_f_test(line)
+    assert sh["p_value"] == pytest.approx(p_value, rel=1e-9) and p_value < 0.05 / 5
+    assert sh["step"] == pytest.approx(full.params[2], rel=1e-9)
+    assert (sh["before"], sh["after"]) == (pytest.approx(y[:2].mean()), pytest.approx(y[2:].mean()))
+    since = sm.OLS(y[2:], sm.add_constant(x[2:])).fit()
+    assert sh["since"]["slope"] == pytest.approx(since.params[1], rel=1e-9)
+    assert (sh["since"]["ci_low"], sh["since"]["ci_high"]) == tuple(pytest.approx(v, rel=1e-9)
+                                                                    for v in since.conf_int(alpha=0.05)[1])
+
+
 def test_ols_missing_and_short():
     got = audit.ols([0, 1, 2, 3], [1.0, None, 3.0, 4.0])
     fit = sm.OLS(np.array([1.0, 3, 4]), sm.add_constant(np.array([0.0, 2, 3]))).fit()

@@ -199,6 +199,14 @@ def test_audit_bullet_says_verdict_sign_off_and_what_was_flagged():
         "(score −6 on a scale of −6.5 to +2.5, keep at 0 or more; flagged: alignment): at its red line by trend: "
         "TCR; heading to red: CPVO; input drift in feature; TCR no longer moves support contacts per 1,000 AI "
         "interactions as it did; guardrail HR ≤ 5.0% broken in billing. Not signed off yet.")
+    # a metric whose line spans a one-off step, flat since, is named apart from "heading to red"
+    step = {"week_start": "2026-08-17", "since_words": "no significant trend since"}
+    stepped = {**record, "findings": {**record["findings"], "decay": {
+        **record["findings"]["decay"], "hitl_per_100": {"flagged": True, "weeks_to_red": 0.3, "level_shift": step},
+        "tta_p50_s": {"flagged": True, "weeks_to_red": 9.1, "level_shift": step},
+        "hr": {"flagged": True, "weeks_to_red": 18.0, "level_shift": {**step, "since_words": "still heading to red since"}}}}}
+    assert ("heading to red: HR, CPVO; stepped toward red in the week of 2026-08-17 and flat since (the trend line "
+            "reads the step as heading to red): HitL-F, TTA p50;") in report.audit_bullet(stepped, scale)
     # the human decision is told apart from the computed recommendation
     signed = {**record, "signed_by": "Ana", "decision": "keep TCR, re-define HR", "verdict": "keep", "score": 1.5,
               "findings": {"window": {"start": "2026-08-03", "end": "2026-09-27"}}}
