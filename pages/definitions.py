@@ -41,10 +41,10 @@ for m in defs["metrics"]:
                         f"amber in between. {m['note']}")
             st.caption(m["threshold"])
             st.markdown("**Formula** (pipelines/l6.py)")
-            st.code("\n".join(m["formula"]) or "(not found)", language="python", wrap_lines=True)
+            ui.code_text("\n".join(m["formula"]) or "(not found)")
         with c2:
             st.markdown("**Additive components** (sql/metrics/l6_daily.sql)")
-            st.code(m["daily_sql"] or "(computed row-level in sql/queries/l6.sql)", language="sql", wrap_lines=True)
+            ui.code_text(m["daily_sql"] or "(computed row-level in sql/queries/l6.sql)")
         sql_steps = st.expander("SQL steps in sql/queries/l6.sql", key=f"steps_{m['metric']}", on_change="rerun")
         if sql_steps.open:  # lazy: long SQL is sent and highlighted only when opened
             sql_steps.code(m["query_sql"] or "(none)", language="sql")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import html
 import re
 import runpy
 import threading
@@ -225,6 +226,16 @@ TABLE_CSS = """<style>
 def table_style() -> None:
     """The static tables' style, once per run (app.py): a style-only st.html takes no space."""
     st.html(TABLE_CSS)
+
+
+def code_text(text: str) -> None:
+    """A short block of code shown as written, monospaced and wrapping, without syntax
+    colours: st.code loads a 1.5 MB highlighter in the browser, which ran before the page's
+    first chart (Definitions: every metric's formula and SQL on first view). Long code
+    that opens on demand keeps st.code."""
+    st.html('<pre style="white-space: pre-wrap; margin: 0; padding: 0.75rem 1rem; border-radius: 0.5rem; '
+            'background: #f6f7f9; font-family: \'Source Code Pro\', monospace; font-size: 0.85rem; '
+            f'line-height: 1.5; color: #262730;">{html.escape(text)}</pre>')
 
 
 def markdown_table(df: pl.DataFrame) -> str:

@@ -3,6 +3,7 @@ numbers, and the numbers match `python -m pipelines l6` on the same slice."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import json
 import re
@@ -88,8 +89,9 @@ def test_page_renders_on_demo(page, demo_db, app_env):
         assert at.get("plotly_chart")
         assert "Run history" in body
     if page == "pages/definitions.py":
+        # each metric's daily SQL, read from sql/metrics/l6_daily.sql, shown as written
         assert "TCR" in body and "count(*) filter (where is_completed) as completed" in "\n".join(
-            c.value for c in at.code)
+            html.unescape(h.proto.body) for h in at.get("html"))
 
 
 @pytest.mark.parametrize("page", PAGES)
