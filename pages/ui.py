@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import html
+import math
 import re
 import runpy
 import threading
@@ -238,33 +239,43 @@ def code_text(text: str) -> None:
             f'line-height: 1.5; color: #262730;">{html.escape(text)}</pre>')
 
 
-def markdown_table(df: pl.DataFrame) -> str:
+def markdown_table(df: pl.DataFrame, max_chars: int = 400) -> str:
     """A frame as a Markdown table (st.markdown renders it as a plain HTML table whose cells
     wrap): no Arrow grid to load in the browser before the page's first chart. Text cells
-    are shown as written (md_escape, "|" escaped, a sign kept on its number); numbers are
-    right-aligned, integers with thousands separators; an empty cell for a null."""
+    are shown as written (md_escape; line breaks as spaces; a sign kept on its number; cut
+    at `max_chars`, the CSV holds them whole); numbers right-aligned, integers with
+    thousands separators, floats without exponents and with a minus sign; an empty cell
+    for a null, "—" for a number that is not finite. No columns: ""."""
     def cell(v, dtype) -> str:
         if v is None:
             return ""
         if dtype.is_integer():
-            return f"{v:,}"
+            return f"{v:,}".replace("-", "−")
         if dtype.is_float():
-            return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
-        text = str(v) if len(str(v)) <= 400 else str(v)[:399] + "…"  # the CSV holds it whole
-        # a long name (agent_cost_per_hour_usd) may wrap after its underscores, or it pushes
-        # the table past the page's width
+            if not math.isfinite(v):
+                return "—"
+            return charts.fmt_num(v)
+        text = re.sub(r"\s*(\r\n|\r|\n)\s*", " ", str(v)).strip()
+        text = text if len(text) <= max_chars else text[:max_chars - 1] + "…"
+        # a long config name (agent_cost_per_hour_usd) may wrap after its underscores, or it
+        # pushes the table past the page (CSS overflow-wrap: anywhere instead broke "+$7,250"
+        # and "−6.0" in two); ids (audit-…, runs) have no underscores and copy clean
         text = re.sub(r"\S{16,}", lambda m: m.group(0).replace("_", "_\u200b"), text)
-        return keep_sign(md_escape(text)).replace("|", "\\|").replace("\n", " ")
+        return keep_sign(md_escape(text))
     cols = list(df.schema.items())
-    head = "| " + " | ".join(cell(c, pl.Utf8) for c, _ in cols) + " |"
+    if not cols:
+        return ""
+    head = "| " + " | ".join(md_escape(str(c)) for c, _ in cols) + " |"
     rule = "|" + "|".join("---:" if t.is_numeric() else "---" for _, t in cols) + "|"
     rows = ["| " + " | ".join(cell(v, t) for v, (_, t) in zip(r, cols)) + " |" for r in df.iter_rows()]
     return "\n".join([head, rule, *rows])
 
 
 def md_escape(text: str) -> str:
-    """Text shown as Markdown exactly as written: "$" would start a formula, "*" or "_" emphasis."""
-    return re.sub(r"([\\`*_~$])", r"\\\1", text)
+    """Text shown as Markdown exactly as written: "$" would start a formula, "*" or "_"
+    emphasis, "[…](…)" a link, ":red[…]" or ":smile:" Streamlit's colours and emoji, "<" and
+    "&" HTML, "|" a table cell's end. (Backslash escapes any ASCII punctuation in CommonMark.)"""
+    return re.sub(r"([\\`*_~$\[\]<>&:|])", r"\\\1", text)
 
 
 def keep_sign(text: str) -> str:

@@ -318,6 +318,26 @@ def _window_l6(con, span: dict, filters: dict | None = None, with_retention: boo
     return table.row(0, named=True) if table.height else None
 
 
+# what a metric did in the weeks after a level shift (audit.level_shift's "since" fit)
+SINCE_WORDS = {"flat": "no significant trend since", "worse": "still heading to red since",
+               "better": "improving since", "unknown": "too few weeks since to tell a trend"}
+SINCE_MIN_WEEKS = 4  # fewer weeks after the step: no words on a trend since
+
+
+def _worse(change: float | None, direction: str) -> bool:
+    """A change (a slope, a step) toward the metric's red side."""
+    return change is not None and change != 0 and ((change < 0) == (direction == "higher"))
+
+
+def _since_trend(since: dict, direction: str) -> str:
+    """flat | worse | better | unknown: the slope after a step, from its interval."""
+    if since.get("n", 0) < SINCE_MIN_WEEKS or since.get("ci_low") is None:
+        return "unknown"
+    if since["ci_low"] <= 0 <= since["ci_high"]:
+        return "flat"
+    return "worse" if _worse(since["slope"], direction) else "better"
+
+
 def check_decay(weekly_audit: list[dict], w: dict, alpha: float, min_weeks: int) -> dict:
     out = {}
     start = w["window"]["start"]
@@ -333,9 +353,9 @@ def check_decay(weekly_audit: list[dict], w: dict, alpha: float, min_weeks: int)
         if slope is not None:
             x_last = max(p[0] for p in pts)
             level = fit["intercept"] + slope * x_last
-            worse = slope < 0 if m["direction"] == "higher" else slope > 0
-            toward = "toward_red" if worse and slope != 0 else ("toward_green" if slope != 0 else "flat")
-            if worse and slope != 0:  # toward red: 0 when the fitted last week is already red
+            worse = _worse(slope, m["direction"])
+            toward = "toward_red" if worse else ("toward_green" if slope != 0 else "flat")
+            if worse:  # toward red: 0 when the fitted last week is already red
                 weeks_to_red = 0.0 if config.status(metric, level) == "red" else max(0.0, (m["red"] - level) / slope)
         significant = (fit.get("ci_low") is not None
                        and (fit["ci_low"] > 0 or fit["ci_high"] < 0))
@@ -346,12 +366,9 @@ def check_decay(weekly_audit: list[dict], w: dict, alpha: float, min_weeks: int)
         if shift:
             xs = sorted(p[0] for p in pts)
             shift["week_start"] = str(start + dt.timedelta(days=round(7 * xs[shift["index"]])))
-            sn = shift["since"]
-            sig = sn["ci_low"] is not None and (sn["ci_low"] > 0 or sn["ci_high"] < 0)
-            worse_since = sn["slope"] is not None and (sn["slope"] < 0 if m["direction"] == "higher" else sn["slope"] > 0)
-            shift["toward_red"] = (shift["after"] < shift["before"]) == (m["direction"] == "higher")
-            shift["since_words"] = ("still heading to red since" if sig and worse_since else
-                                    "improving since" if sig else "no significant trend since")
+            shift["toward_red"] = _worse(shift["step"], m["direction"])  # the fitted jump's sign
+            shift["since_trend"] = _since_trend(shift["since"], m["direction"])
+            shift["since_words"] = SINCE_WORDS[shift["since_trend"]]
         out[metric] = {
             "slope_per_week": slope, "ci_low": fit.get("ci_low"), "ci_high": fit.get("ci_high"),
             "intercept": fit.get("intercept"), "n_weeks": fit["n"], "weeks_to_red": weeks_to_red,

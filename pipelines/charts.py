@@ -1196,9 +1196,9 @@ def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
             t += (" · ⚠ flagged" if d.get("flagged") else "")
             sh = d.get("level_shift")
             if sh:  # the line spans a step: say so, and what the weeks since did
-                since = {"no significant trend since": "flat since", "improving since": "improving since",
-                         "still heading to red since": "worsening since"}.get(sh.get("since_words"), "")
-                t += f"<br>step in the week of {dt.date.fromisoformat(sh['week_start']):%b %d}, {since}"
+                since = {"flat": ", flat since", "better": ", improving since", "worse": ", worsening since",
+                         "unknown": ""}.get(sh.get("since_trend"), "")
+                t += f"<br>step in the week of {dt.date.fromisoformat(sh['week_start']):%b %d}{since}"
             t += "</sup>"
         titles.append(t)
     _grid(f, 2, 3, titles, vgap=0.28)

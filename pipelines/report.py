@@ -479,21 +479,28 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
         if steps:
             net = sum(s["usd"] or 0 for s in steps)
             bars = charts.waterfall_bars(steps)
-            own = [b for b in bars if b["part"] != charts.OTHER_PART]  # metric moves (or a whole change)
+            own = [b for b in bars if b["part"] == charts.METRIC_PART]
             rest = [b for b in bars if b["part"] == charts.OTHER_PART]
-            lead = max(own, key=lambda b: abs(b["usd"] or 0))
+            whole = [b for b in bars if b["part"] == charts.WHOLE_PART]  # chains without the split
             line = f"Quarter over quarter the dollars moved {charts.fmt_usd(net, True)}"
+            clauses = []
+            if own:
+                lead = max(own, key=lambda b: abs(b["usd"] or 0))
+                clauses.append(f"the AI metrics' own moves {charts.fmt_usd(sum(b['usd'] or 0 for b in own), True)} "
+                               f"(largest {lead['chain']}, {charts.fmt_usd(lead['usd'], True)})")
             if rest:
                 # the chains' own volume, mix and rate moves can offset each other (review cost
                 # −$106.5k against productivity value +$91.5k): name the largest two
                 parts = sorted((b for b in rest if b["usd"]), key=lambda b: -abs(b["usd"]))[:2]
                 by_chain = (" (" + ", ".join(f"{b['chain']} {charts.fmt_usd(b['usd'], True)}" for b in parts) + ")"
                             if parts else "")
-                line += (f": the AI metrics' own moves {charts.fmt_usd(sum(b['usd'] or 0 for b in own), True)} "
-                         f"(largest {lead['chain']}, {charts.fmt_usd(lead['usd'], True)}) and volume, mix and "
-                         f"rates {charts.fmt_usd(sum(b['usd'] or 0 for b in rest), True)}{by_chain}.")
+                clauses.append(f"volume, mix and rates {charts.fmt_usd(sum(b['usd'] or 0 for b in rest), True)}"
+                               f"{by_chain}")
+            unsplit = ", ".join(f"{b['chain']} {charts.fmt_usd(b['usd'], True)}" for b in whole)
+            if clauses:
+                line += ": " + " and ".join(clauses) + (f"; not split into the two: {unsplit}" if whole else "") + "."
             else:
-                line += f", led by {lead['chain']} ({charts.fmt_usd(lead['usd'], True)})."
+                line += f" ({unsplit}; not split into the AI metric's own move and volume, mix and rates)."
             bullets.append(line)
         for c in ch:
             if materially_inconsistent(c):
@@ -763,7 +770,7 @@ def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
     at_red = [charts.SHORT.get(m, m) for m, d in decay.items() if d.get("weeks_to_red") == 0]
     # a line fitted across a one-off step reads it as a trend: those metrics are named apart
     stepped = {m: d["level_shift"] for m, d in decay.items() if d.get("weeks_to_red") != 0
-               and (d.get("level_shift") or {}).get("since_words") == "no significant trend since"}
+               and (d.get("level_shift") or {}).get("toward_red") and d["level_shift"].get("since_trend") == "flat"}
     heading = [charts.SHORT.get(m, m) for m, d in decay.items() if d.get("weeks_to_red") != 0 and m not in stepped]
     if at_red:
         parts.append("at its red line by trend: " + ", ".join(at_red))

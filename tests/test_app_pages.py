@@ -44,9 +44,9 @@ def texts(at: AppTest) -> str:
     return "\n".join(parts)
 
 
-def md_tables(at: AppTest) -> list:
+def md_tables(at: AppTest, raw: bool = False) -> list:
     """The page's static tables (ui.table(static=True): Markdown tables) as pandas frames of
-    their cells as written (Markdown escapes kept, but an escaped "|")."""
+    their cells as shown (Markdown escapes undone), or as written with `raw`."""
     import pandas as pd
 
     out = []
@@ -55,11 +55,10 @@ def md_tables(at: AppTest) -> list:
         if len(lines) < 2 or not lines[0].startswith("| ") or not re.fullmatch(r"\|(-+:?\|)+", lines[1]):
             continue
 
-        def cells(line):
-            parts = re.split(r"(?<!\\)\|", line.strip())[1:-1]
-            return [c.strip().replace("\\|", "|") for c in parts]
-        header = [re.sub(r"\\(.)", r"\1", c) for c in cells(lines[0])]  # column names as named
-        out.append(pd.DataFrame([cells(r) for r in lines[2:]], columns=header))
+        def cells(line, unescape):
+            parts = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            return [re.sub(r"\\(.)", r"\1", c) if unescape else c.replace("\\|", "|") for c in parts]
+        out.append(pd.DataFrame([cells(r, not raw) for r in lines[2:]], columns=cells(lines[0], True)))
     return out
 
 
@@ -549,7 +548,7 @@ def test_bridge_edge_method_reads_the_same_in_the_diagram_and_the_table(demo_db,
     at = open_page("pages/bridge.py")
     no_failure(at)
     # the open chain's steps: a static table whose cells wrap (Markdown: "$" escaped)
-    [steps] = [t.map(lambda v: v.replace("\\", "").replace("\u2060", "") if isinstance(v, str) else v)
+    [steps] = [t.map(lambda v: v.replace("\u2060", "") if isinstance(v, str) else v)
                for t in md_tables(at) if "how it was obtained" in t.columns]
     diagram = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["annotations"]
     kinds = [a["text"].split("<i>")[1].split("</i>")[0] for a in diagram if "<i>" in a.get("text", "")]
@@ -863,7 +862,7 @@ def test_static_tables_show_dollars_as_written_and_keep_signs_on_their_numbers(d
     app_env(demo_db)
     at = open_page("pages/bridge.py")
     no_failure(at)
-    [chains] = [t for t in md_tables(at) if "measured against" in t.columns]
+    [chains] = [t for t in md_tables(at, raw=True) if "measured against" in t.columns]
     cis = list(chains["95% CI"])
     assert cis and all("\\$" in v and "$" not in v.replace("\\$", "") for v in cis)
     assert all("\u2060" in v for v in cis if "−" in v)
@@ -894,17 +893,21 @@ def test_tables_print_counts_with_thousands_separators(demo_db, app_env):
     [ingest] = [t for t in md_tables(at) if "rows_read" in t.columns]  # seven tables: shown whole
     row = ingest[ingest["table_name"] == "interactions"].iloc[0]
     assert (row["rows_read"], row["rows_kept"]) == (f"{read:,}", f"{kept:,}") and read > 1000
-    # the static table right-aligns its numbers and escapes a "|" inside a cell
+    # the static table right-aligns its numbers and shows text as written: "|", "\\", line
+    # breaks (also a bare CR), Streamlit's ":red[…]", links and HTML are escaped or flattened
     assert ui.markdown_table(pl.DataFrame({"t": ["a|b"], "n": [12345]})) == "| t | n |\n|---|---:|\n| a\\|b | 12,345 |"
+    assert ui.markdown_table(pl.DataFrame({"d": ["keep\rTCR\r\n:red[x] [l](u) <b>&amp;", "a\\"],
+                                           "f": [float("nan"), -1234.5]})) == (
+        "| d | f |\n|---|---:|\n| keep TCR \\:red\\[x\\] \\[l\\](u) \\<b\\>\\&amp; | — |\n| a\\\\ | −1,234 |")
+    assert ui.markdown_table(pl.DataFrame()) == ""
 
 
 def test_grid_tables_format_counts_localized():
-    # a table too long to show whole stays a grid, its integer columns "localized" (584,056)
+    # a grid (a table too long to show whole) formats its integer columns "localized" (584,056)
     def script():
         import polars as pl
         from pages import ui
-        ui.table(pl.DataFrame({"rows_read": [584056] * (ui.STATIC_ROWS + 1)}), "t", key="t",
-                 static=ui.STATIC_ROWS + 1 <= ui.STATIC_ROWS)
+        ui.table(pl.DataFrame({"rows_read": [584056] * 3}), "t", key="t")
 
     at = AppTest.from_function(script, default_timeout=TIMEOUT).run()
     no_failure(at)

@@ -134,7 +134,7 @@ def test_tcr_drop_is_detected(findings, demo_db):
     sh = dec["level_shift"]
     assert sh and sh["week_start"] == str(change - dt.timedelta(days=change.weekday()))
     assert sh["before"] > sh["after"] + 0.05 and sh["toward_red"]
-    assert sh["since_words"] == "no significant trend since"
+    assert sh["since_trend"] == "flat" and sh["since_words"] == "no significant trend since"
     assert findings["decay"]["hr"]["level_shift"] is None
     assert any(f.startswith("decay: tcr") and f"level shift in the week of {sh['week_start']}" in f
                for f in findings["flags"])

@@ -160,6 +160,28 @@ def test_level_shift_by_hand_and_against_statsmodels():
                                                                     for v in since.conf_int(alpha=0.05)[1])
 
 
+def test_decay_reads_a_step_by_its_fitted_sign_and_needs_weeks_after_it():
+    # the reviewer's case: TCR declines six weeks, then steps up (toward green): not a step
+    # "toward red"; and a step two weeks before the end says nothing about a trend since
+    start = dt.date(2026, 8, 3)
+    w = {"window": {"start": start, "end": start + dt.timedelta(days=55)}}
+
+    def weeks(vals):
+        return [{"period_start": start + dt.timedelta(days=7 * i), **{m: None for m in audit.config.METRICS},
+                 "tcr": v} for i, v in enumerate(vals)]
+    up = audit.check_decay(weeks([0.95, 0.94, 0.93, 0.92, 0.91, 0.90, 0.95, 0.95]), w, 0.05, 3)["tcr"]
+    sh = up["level_shift"]
+    assert sh and sh["step"] > 0 and not sh["toward_red"] and sh["since_trend"] == "unknown"
+    # the step after week 2, then six flat weeks: toward red, flat since (a 2-point "since" was
+    # called flat before)
+    down = audit.check_decay(weeks([0.82, 0.83, 0.67, 0.671, 0.669, 0.672, 0.668, 0.67]), w, 0.05, 3)["tcr"]
+    assert down["level_shift"]["toward_red"] and down["level_shift"]["since_trend"] == "flat"
+    assert down["level_shift"]["week_start"] == "2026-08-17"
+    assert audit._since_trend({"n": 3, "slope": 0.0, "ci_low": -1.0, "ci_high": 1.0}, "higher") == "unknown"
+    assert audit._since_trend({"n": 4, "slope": -0.02, "ci_low": -0.03, "ci_high": -0.01}, "higher") == "worse"
+    assert audit._since_trend({"n": 4, "slope": -0.02, "ci_low": -0.03, "ci_high": -0.01}, "lower") == "better"
+
+
 def test_ols_missing_and_short():
     got = audit.ols([0, 1, 2, 3], [1.0, None, 3.0, 4.0])
     fit = sm.OLS(np.array([1.0, 3, 4]), sm.add_constant(np.array([0.0, 2, 3]))).fit()

@@ -127,6 +127,19 @@ def test_summary_separates_metric_moves_from_volume():
     assert line == ("Quarter over quarter the dollars moved +$24.4k: the AI metrics' own moves −$958 "
                     "(largest TCR → support cost, −$629) and volume, mix and rates +$25.4k "
                     "(TTA → productivity value +$26.9k, TCR → support cost −$1,543).")
+    # a chain without the split is not counted among the metrics' own moves (its change holds volume)
+    whole = {"label": "CPVO → AI spend", "chain": "CPVO → AI spend", "usd_change": -5_000.0, "usd_ci_low": None,
+             "usd_ci_high": None, "components": []}
+    mixed = {**bridge, "waterfall": {**bridge["waterfall"], "steps": bridge["waterfall"]["steps"] + [whole]}}
+    [line] = [b for b in report.summary_bullets(card, mixed) if b.startswith("Quarter over quarter")]
+    assert line == ("Quarter over quarter the dollars moved +$19.4k: the AI metrics' own moves −$958 "
+                    "(largest TCR → support cost, −$629) and volume, mix and rates +$25.4k "
+                    "(TTA → productivity value +$26.9k, TCR → support cost −$1,543); not split into the two: "
+                    "CPVO → AI spend −$5,000.")
+    alone = {**bridge, "waterfall": {**bridge["waterfall"], "steps": [whole]}}
+    [line] = [b for b in report.summary_bullets(card, alone) if b.startswith("Quarter over quarter")]
+    assert line == ("Quarter over quarter the dollars moved −$5,000 (CPVO → AI spend −$5,000; not split into the "
+                    "AI metric's own move and volume, mix and rates).")
 
 
 def test_chains_print_writes_dollars_out_and_moves_notes_under_the_table():
@@ -200,13 +213,16 @@ def test_audit_bullet_says_verdict_sign_off_and_what_was_flagged():
         "TCR; heading to red: CPVO; input drift in feature; TCR no longer moves support contacts per 1,000 AI "
         "interactions as it did; guardrail HR ≤ 5.0% broken in billing. Not signed off yet.")
     # a metric whose line spans a one-off step, flat since, is named apart from "heading to red"
-    step = {"week_start": "2026-08-17", "since_words": "no significant trend since"}
+    step = {"week_start": "2026-08-17", "toward_red": True, "since_trend": "flat"}
     stepped = {**record, "findings": {**record["findings"], "decay": {
         **record["findings"]["decay"], "hitl_per_100": {"flagged": True, "weeks_to_red": 0.3, "level_shift": step},
         "tta_p50_s": {"flagged": True, "weeks_to_red": 9.1, "level_shift": step},
-        "hr": {"flagged": True, "weeks_to_red": 18.0, "level_shift": {**step, "since_words": "still heading to red since"}}}}}
-    assert ("heading to red: HR, CPVO; stepped toward red in the week of 2026-08-17 and flat since (the trend line "
-            "reads the step as heading to red): HitL-F, TTA p50;") in report.audit_bullet(stepped, scale)
+        "hr": {"flagged": True, "weeks_to_red": 18.0, "level_shift": {**step, "since_trend": "worse"}},
+        # a step toward green after weeks of decline, or too few weeks after a step: still "heading to red"
+        "retention_delta_pts": {"flagged": True, "weeks_to_red": 4.0, "level_shift": {**step, "toward_red": False}},
+        "tcr": {"flagged": True, "weeks_to_red": 2.0, "level_shift": {**step, "since_trend": "unknown"}}}}}
+    assert ("heading to red: TCR, HR, CPVO, RΔ; stepped toward red in the week of 2026-08-17 and flat since (the trend "
+            "line reads the step as heading to red): HitL-F, TTA p50;") in report.audit_bullet(stepped, scale)
     # the human decision is told apart from the computed recommendation
     signed = {**record, "signed_by": "Ana", "decision": "keep TCR, re-define HR", "verdict": "keep", "score": 1.5,
               "findings": {"window": {"start": "2026-08-03", "end": "2026-09-27"}}}
