@@ -249,6 +249,22 @@ def _fmt_threshold(metric: str, t: float) -> str:
 # figure assembly: traces, shapes and annotations are collected as plain dicts and the
 # Figure is validated once (plotly's add_hrect/add_hline/make_subplots cost ~100 ms each)
 # --------------------------------------------------------------------------------------
+_TEMPLATE: go.layout.Template | None = None
+
+
+def _template() -> go.layout.Template:
+    """plotly_white's layout and the defaults of the two trace types with any (bar, scatter;
+    waterfall has none): the same look, but a figure validates in ~5 ms instead of ~13 ms,
+    since the full template carries defaults for some 25 trace types this app never draws."""
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        import plotly.io as pio
+
+        white = pio.templates["plotly_white"]
+        _TEMPLATE = go.layout.Template(layout=white.layout, data=dict(bar=white.data.bar, scatter=white.data.scatter))
+    return _TEMPLATE
+
+
 class _Fig:
     def __init__(self) -> None:
         self.data: list[dict] = []
@@ -262,7 +278,7 @@ class _Fig:
     def build(self, title: str, height: int = 440, **kw) -> go.Figure:
         layout = dict(
             title=dict(text=title, font=dict(size=22), x=0.0, xanchor="left"),
-            font=FONT, template="plotly_white", height=height,
+            font=FONT, template=_template(), height=height,
             margin=dict(l=70, r=30, t=80, b=70),
             legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
             hoverlabel=dict(font_size=15), shapes=self.shapes, annotations=self.annotations)
