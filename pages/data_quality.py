@@ -55,7 +55,10 @@ if not ui.unavailable(rep, "No gate report"):
         failing = [(sg.get("suite"), r) for sg in suites for r in (sg.get("results") or []) if not r.get("success")]
         if failing:
             fdf = report.gate_failures_frame(failing, samples)
-            ui.table(fdf, f"gate_failures_{stage}", key=f"gate_fail_{si}",
+            # a few failures: a static table (no grid to load before the page's first chart), each
+            # cell cut at 200 characters (the CSV holds them whole)
+            ui.table(fdf, f"gate_failures_{stage}", key=f"gate_fail_{si}", static=fdf.height <= ui.STATIC_ROWS,
+                     max_chars=200,
                      column_config={"observed": st.column_config.TextColumn(width="large")})
         exp_all = st.expander(f"All {len(results)} expectations of stage {stage}", key=f"all_{si}",
                               on_change="rerun")  # lazy: the table is built and sent only when opened

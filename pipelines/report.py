@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import json
 import math
 import threading
 from pathlib import Path
@@ -308,6 +309,21 @@ def steps_frame(chain: dict, for_csv: bool = False) -> pl.DataFrame:
                                                      "how it was obtained")})
 
 
+def sample_words(sample: str | None) -> str | None:
+    """Sample bad values as people read them: the gates store them as JSON (a list of rows,
+    non-ASCII escaped: "\\u2212$185,204"); rows become "k=v, k=v" joined by "; ", text as
+    written. Anything else is shown as stored."""
+    if sample is None:
+        return None
+    try:
+        value = json.loads(sample)
+    except (TypeError, ValueError):
+        return str(sample)
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        return "; ".join(", ".join(f"{k}={v}" for k, v in row.items()) for row in value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def gate_failures_frame(failing: list[tuple[str, dict]], samples: dict) -> pl.DataFrame:
     """A stage's failing expectations, (suite, result) pairs of a gate report: what failed and
     what was observed first, the suite (its stage is the page's heading) last, since at
@@ -316,7 +332,7 @@ def gate_failures_frame(failing: list[tuple[str, dict]], samples: dict) -> pl.Da
     return pl.DataFrame([{"result": "✖ critical" if r.get("severity") == "critical" else "⚠ warning",
                           "expectation": r.get("expectation"), "column": r.get("column"),
                           "observed": None if r.get("observed_value") is None else str(r.get("observed_value")),
-                          "sample bad values": samples.get((suite, r.get("expectation"), r.get("column"))),
+                          "sample bad values": sample_words(samples.get((suite, r.get("expectation"), r.get("column")))),
                           "unexpected": r.get("unexpected_count"), "suite": suite}
                          for suite, r in failing],
                         schema={"result": pl.Utf8, "expectation": pl.Utf8, "column": pl.Utf8, "observed": pl.Utf8,

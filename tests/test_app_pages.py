@@ -963,3 +963,24 @@ def test_freshness_banner_names_the_partial_quarter_only_inside_one():
     assert "through 2026-08-14 only, and 2026Q3, which the data end inside, is partial." in mid
     end = ui.freshness_text({"last_date": dt.date(2026, 9, 30), "as_of": dt.date(2026, 12, 3), "days": 64})
     assert "through 2026-09-30 only. A feed may have stopped" in end
+
+
+def test_data_quality_failures_are_a_readable_static_table(demo_db, app_env):
+    # a few failing expectations: a static table (no grid before the page's first chart) whose
+    # sample bad values read "k=v", not the stored JSON; the CSV keeps them whole
+    con = duckdb.connect(str(demo_db), read_only=True)
+    [(run_id,)] = con.execute("select run_id from meta_runs where status = 'success' "
+                              "order by started_at desc limit 1").fetchall()
+    [(sample,)] = con.execute("select sample_values from meta_gate_results where run_id = ? and not success "
+                              "and expectation = 'no_repeated_rows'", [run_id]).fetchall()
+    con.close()
+    rows = json.loads(sample)
+    app_env(demo_db)
+    at = open_page("pages/data_quality.py")
+    no_failure(at)
+    tables = [t for t in md_tables(at) if "sample bad values" in t.columns]
+    assert tables, "the failing expectations are a static table"
+    [shown] = [v.replace("\u200b", "") for t in tables for v, e in zip(t["sample bad values"], t["expectation"])
+               if e.replace("\u200b", "") == "no_repeated_rows"]
+    assert shown.startswith(", ".join(f"{k}={v}" for k, v in rows[0].items())), shown
+    assert "{" not in shown and '"' not in shown

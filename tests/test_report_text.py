@@ -494,6 +494,11 @@ def test_gate_failures_frame_puts_what_failed_first():
     assert df.columns == ["result", "expectation", "column", "observed", "sample bad values", "unexpected", "suite"]
     assert df.row(0) == ("⚠ warning", "freshness_ts", "ts", "latest=2026-09-30", None, 1, "staging__stg_interactions")
     assert df.row(1) == ("✖ critical", "not_null", "user_id", None, "[null]", 3, "raw__src_users")
+    # the gates store sample rows as JSON with non-ASCII escaped: shown as "k=v" rows, text as written
+    stored = '[{"quarter": "2026Q2", "note": "implies \\u2212$185,204"}, {"quarter": "2026Q3", "note": "R\\u0394"}]'
+    assert report.sample_words(stored) == "quarter=2026Q2, note=implies −$185,204; quarter=2026Q3, note=RΔ"
+    assert report.sample_words('["a", "\\u2212"]') == '["a", "−"]'
+    assert report.sample_words("not json") == "not json" and report.sample_words(None) is None
 
 
 def test_hitl_note_names_the_trigger_the_summary_uses():
