@@ -102,14 +102,17 @@ if q.height:
     if sample.is_empty():
         st.caption("No rows of this kind in the live warehouse's quarantine table (they belong to an older run).")
     else:
-        st.dataframe(sample, hide_index=True)
+        if sample.height <= ui.STATIC_ROWS:  # whole rows as stored, no grid to load
+            st.markdown(ui.markdown_table(sample, max_chars=600))
+        else:
+            st.dataframe(sample, hide_index=True)
 qh = da.quarantine_history()
 if qh.height and qh["run_id"].n_unique() > 1:
     st.markdown("**Quarantine counts across runs**")
-    ui.table(qh, "quarantine_history", key="quarantine_history")
+    ui.table(qh, "quarantine_history", key="quarantine_history", static=qh.height <= ui.STATIC_ROWS)
 
 # ------------------------------------------------------------------ runs
 st.subheader("Run history")
 ui.table(runs.with_columns(pl.col("status").map_elements(
     lambda s: {"success": "✔ success", "gate_failed": "✖ gate failed", "error": "✖ error"}.get(s, s),
-    return_dtype=pl.Utf8)), "runs", key="runs")
+    return_dtype=pl.Utf8)), "runs", key="runs")  # a grid: a dozen columns, stage timings among them
