@@ -135,7 +135,9 @@ with tabs[0], part("decay"):
             st.caption(f"Weekly values over the audit window ({str(win['start'])[:10]} → {str(win['end'])[:10]}) "
                        "with the fitted trend: \"already red\" means the trend's last week is past the red line, "
                        "which a quarter's value on Home and QBR can still be short of (their tiles give the last "
-                       "28 days beside the quarter).")
+                       "28 days beside the quarter). A dotted line marks a one-off step the audit found; where the "
+                       "weeks since are steady, the panel says so instead of the trend's weeks to red (the line "
+                       "fitted across a step reads it as a trend).")
         ui.chart(charts.decay_small_multiples(decay, weekly), "audit_decay", key="decay",
                  data=pl.DataFrame([{"metric": m, **{k: v for k, v in d.items() if k != "weeks"}}
                                     for m, d in decay.items()]) if decay else None)

@@ -38,7 +38,7 @@ for m in defs["metrics"]:
         c1, c2 = st.columns(2)
         with c1:
             st.markdown(f"**Threshold** ({charts.unit_text(m['metric'])}): {charts.threshold_short(m['metric'])}; "
-                        f"amber in between. {m['note']}")
+                        "amber in between." + (f" {m['note'][:1].upper()}{m['note'][1:]}." if m["note"] else ""))
             st.caption(m["threshold"])
             st.markdown("**Formula** (pipelines/l6.py)")
             ui.code_text("\n".join(m["formula"]) or "(not found)")

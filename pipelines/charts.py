@@ -163,7 +163,7 @@ def fmt_slope(metric: str, per_week: float) -> str:
     if "e" in text:  # tiny: as many decimals as it takes
         digits = 2 - math.floor(math.log10(abs(v)))
         text = f"{v:+.{digits}f}"
-    return text + {"share": " pts", "seconds": " s", "points": " pts"}.get(unit, "")
+    return text.replace("-", "−") + {"share": " pts", "seconds": " s", "points": " pts"}.get(unit, "")
 
 
 def fmt_beside(metric: str, v: float | None, limit: float | None) -> tuple[str, str]:
@@ -633,8 +633,9 @@ def weekly_trends(weeks: pl.DataFrame, title: str, metrics: Iterable[str] = conf
         vals = [v for v in y if v is not None]
         if vals:
             _bands(f, m, min(vals), max(vals), axis=n, labels=False)
-        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d",
-               title=dict(text="week (UTC)") if i >= 3 else None)
+        # ticks on the weeks' Mondays, every other week (a step's "week of Aug 17" is a tick)
+        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d", tick0=x[0] if x else None,
+               dtick=14 * 86_400_000, title=dict(text="week starting (UTC)") if i >= 3 else None)
     return f.build(title, height=560, margin=dict(l=60, r=20, t=100, b=60))
 
 
@@ -1204,18 +1205,26 @@ def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
         slope = d.get("slope_per_week")
         s = scale(m)
         t = axis_title(m)
-        if not _bad(slope):
-            t += f"<br><sup>{fmt_slope(m, slope)}/wk"
+        sh = d.get("level_shift") or {}
+        small = '<br><span style="font-size:12px">'  # two short lines: a third of 1280 px each
+        flag = "⚠ flagged" if d.get("flagged") else ""
+        if sh.get("toward_red") and sh.get("since_trend") == "flat" and not _bad(sh.get("step")):
+            # a one-off step, steady since: the line's slope and weeks to red would read it as a
+            # trend (they stay in the audit record, the CSV and the CLI)
+            t += (f"{small}step {fmt_slope(m, sh['step'])}, week of {dt.date.fromisoformat(sh['week_start']):%b %d}"
+                  f"<br>steady at {fmt_value(m, sh['after'])} ({config.status(m, sh['after'])})"
+                  + (f" · {flag}" if flag else "") + "</span>")
+        elif not _bad(slope):
             wk = d.get("weeks_to_red")
-            t += (" · already red" if wk == 0 else "" if _bad(wk) else
-                  " · red within 1 wk" if wk < 1 else f" · red in {wk:.0f} wk")  # not "red in 0 wk"
-            t += (" · ⚠ flagged" if d.get("flagged") else "")
-            sh = d.get("level_shift")
-            if sh:  # the line spans a step: say so, and what the weeks since did
-                since = {"flat": ", flat since", "better": ", improving since", "worse": ", worsening since",
-                         "unknown": ""}.get(sh.get("since_trend"), "")
-                t += f"<br>step in the week of {dt.date.fromisoformat(sh['week_start']):%b %d}{since}"
-            t += "</sup>"
+            t += (f"{small}{fmt_slope(m, slope)}/wk" + (" · already red" if wk == 0 else "" if _bad(wk) else
+                  " · red within 1 wk" if wk < 1 else f" · red in {wk:.0f} wk"))  # not "red in 0 wk"
+            second = []
+            if sh.get("week_start"):  # a step, and a trend since (or too few weeks to tell)
+                since = {"better": ", improving since", "worse": ", worsening since"}.get(sh.get("since_trend"), "")
+                second.append(f"step, week of {dt.date.fromisoformat(sh['week_start']):%b %d}{since}")
+            if flag:
+                second.append(flag)
+            t += ("<br>" + " · ".join(second) if second else "") + "</span>"
         titles.append(t)
     _grid(f, 2, 3, titles, vgap=0.28)
     for i, m in enumerate(metrics):
@@ -1260,9 +1269,10 @@ def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
         if vals:
             pad = (max(vals) - min(vals)) * 0.15 or 1
             f.axis(f"yaxis{_ax(n)}", range=[min(vals) - pad, max(vals) + pad])
-        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d",
-               title=dict(text="week (UTC)") if i >= 3 else None)
-    return f.build(title, height=640, margin=dict(l=60, r=20, t=120, b=60))
+        # ticks on the weeks' Mondays, every other week (a step's "week of Aug 17" is a tick)
+        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d", tick0=x[0] if x else None,
+               dtick=14 * 86_400_000, title=dict(text="week starting (UTC)") if i >= 3 else None)
+    return f.build(title, height=680, margin=dict(l=60, r=20, t=150, b=60))
 
 
 def alignment_scatter(alignment: dict, title: str | None = None) -> go.Figure:

@@ -142,7 +142,7 @@ def test_fmt_slope_in_display_units_never_in_e_notation():
 
     assert charts.fmt_slope("cpvo_usd", 7.4e-05) == "+$0.000074"  # was "+7.4e-05"
     assert charts.fmt_slope("cpvo_usd", -3e-06) == "−$0.0000030"
-    assert charts.fmt_slope("tcr", -0.0217) == "-2.17 pts"  # a share's slope in points
+    assert charts.fmt_slope("tcr", -0.0217) == "−2.17 pts"  # a share's slope in points, a minus sign
     assert charts.fmt_slope("tta_p50_s", 0.243) == "+0.243 s"
     assert charts.fmt_slope("hitl_per_100", 0.525) == "+0.525"
     assert charts.fmt_slope("hr", 0.000004) == "+0.000400 pts"  # three significant digits, as .3g
@@ -172,3 +172,25 @@ def test_what_if_cost_box_shows_the_cost_falling_and_the_pnl_rising():
     assert lines[1] == "$70.2k → $69.0k"
     assert lines[2:4] == ["<b>Δ −$1,220</b>", "<b>P&L +$1,220</b>"]
     assert lines[4] == "95% CI [+$161, +$2,278]"
+
+
+def test_decay_panel_says_a_step_not_a_trend_when_steady_since():
+    # HitL-F jumped in the week of Aug 17 and stayed near 8.9: the line across the window said
+    # "red within 1 wk"; with the step found and steady weeks since, the panel says the step
+    step = {"week_start": "2026-08-17", "step": 3.58, "before": 5.3, "after": 8.94, "toward_red": True,
+            "since_trend": "flat"}
+    d = {"slope_per_week": 0.525, "intercept": 6.0, "ci_low": 0.08, "ci_high": 0.97, "weeks_to_red": 0.3,
+         "flagged": True, "level_shift": step}
+    weeks = [{"period_start": f"2026-08-{day:02d}", "value": v} for day, v in
+             ((3, 5.2), (10, 5.4), (17, 9.0), (24, 8.8), (31, 9.1))]
+    fig = charts.decay_small_multiples({"hitl_per_100": {**d, "weeks": weeks}})
+    [title] = [a.text for a in fig.layout.annotations if a.text.startswith("HitL-F")]
+    assert "step +3.58, week of Aug 17" in title and "steady at 8.94 per 100 (amber) · ⚠ flagged" in title
+    assert "red within" not in title
+    # a step with a worsening trend since keeps the trend's words, the step beside them
+    worse = {**d, "weeks": weeks, "level_shift": {**step, "since_trend": "worse"}}
+    [title] = [a.text for a in charts.decay_small_multiples({"hitl_per_100": worse}).layout.annotations
+               if a.text.startswith("HitL-F")]
+    assert "+0.525/wk · red within 1 wk" in title and "step, week of Aug 17, worsening since · ⚠ flagged" in title
+    dotted = [s for s in fig.layout.shapes if s.line.dash == "dot"]
+    assert len(dotted) == 1 and str(dotted[0].x0).startswith("2026-08-13")  # half a week before the step's Monday

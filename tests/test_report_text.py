@@ -211,7 +211,7 @@ def test_audit_bullet_says_verdict_sign_off_and_what_was_flagged():
         "The 8-week metric audit as of 2026-10-01 (weeks 2026-08-03 – 2026-09-27) recommends “re-define” "
         "(score −6 on a scale of −6.5 to +2.5, keep at 0 or more; flagged: alignment): at its red line by trend: "
         "TCR; heading to red: CPVO; input drift in feature; TCR no longer moves support contacts per 1,000 AI "
-        "interactions as it did; guardrail HR ≤ 5.0% broken in billing. Not signed off yet.")
+        "interactions as it did; guardrail HR ≤ 5.0% broken in billing in those weeks. Not signed off yet.")
     # a metric whose line spans a one-off step, flat since, is named apart from "heading to red"
     step = {"week_start": "2026-08-17", "toward_red": True, "since_trend": "flat"}
     stepped = {**record, "findings": {**record["findings"], "decay": {
@@ -221,8 +221,8 @@ def test_audit_bullet_says_verdict_sign_off_and_what_was_flagged():
         # a step toward green after weeks of decline, or too few weeks after a step: still "heading to red"
         "retention_delta_pts": {"flagged": True, "weeks_to_red": 4.0, "level_shift": {**step, "toward_red": False}},
         "tcr": {"flagged": True, "weeks_to_red": 2.0, "level_shift": {**step, "since_trend": "unknown"}}}}}
-    assert ("heading to red: TCR, HR, CPVO, RΔ; stepped toward red in the week of 2026-08-17 and flat since (the trend "
-            "line reads the step as heading to red): HitL-F, TTA p50;") in report.audit_bullet(stepped, scale)
+    assert ("heading to red: TCR, HR, CPVO, RΔ; a one-off step toward red in the week of 2026-08-17, steady since "
+            "(not a trend): HitL-F, TTA p50;") in report.audit_bullet(stepped, scale)
     # the human decision is told apart from the computed recommendation
     signed = {**record, "signed_by": "Ana", "decision": "keep TCR, re-define HR", "verdict": "keep", "score": 1.5,
               "findings": {"window": {"start": "2026-08-03", "end": "2026-09-27"}}}
