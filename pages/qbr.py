@@ -55,7 +55,8 @@ st.subheader("KPI bridge in dollars")
 figures: list = [(f"Weekly L6 trend — {quarter}", charts.weekly_trends(weeks, f"Weekly L6 trend — {quarter}"))]
 tables: list = []
 if not ui.unavailable(bridge, "The KPI bridge is not shown"):
-    st.caption("Dollar figures are P&L impact: + is a saving or revenue, − a cost. They use business assumptions "
+    st.caption("Dollar figures are P&L impact: + is a saving or revenue, − a cost (in the waterfall, green bars "
+               "raise the AI's dollars, red bars lower them, blue is the net change). They use business assumptions "
                f"version **{bridge.get('assumptions_version', '?')}** (config/assumptions.toml).")
     wf = report.waterfall_steps(bridge)
     prev = wf["from_quarter"] or card.get("previous_quarter") or "previous quarter"

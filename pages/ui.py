@@ -240,6 +240,12 @@ def code_text(text: str) -> None:
             f'line-height: 1.5; color: #262730;">{html.escape(text)}</pre>')
 
 
+# a cell that is a number as the tables print it: "+$7,250", "−0.0681 [−0.104, −0.0319]", "86.25%",
+# "15,978 / 1,982" (right-aligned like a numeric column)
+_NUMBER = re.compile(r"^[−+\-]?\$?\d[\d,.]*(\s?(%|pts|s|k|M))?( to [−+\-]?\$?\d[\d,.]*(k|M)?)?"
+                     r"(\s?(\[[^\]]*\]|/ [\d,.]+))?( †)?$|^\[[−+\-]?\$?\d[^\]]*\]$")
+
+
 def markdown_table(df: pl.DataFrame, max_chars: int = 400) -> str:
     """A frame as a Markdown table (st.markdown renders it as a plain HTML table whose cells
     wrap): no Arrow grid to load in the browser before the page's first chart. Text cells
@@ -262,12 +268,19 @@ def markdown_table(df: pl.DataFrame, max_chars: int = 400) -> str:
         # pushes the table past the page (CSS overflow-wrap: anywhere instead broke "+$7,250"
         # and "−6.0" in two); ids (audit-…, runs) have no underscores and copy clean
         text = re.sub(r"\S{16,}", lambda m: m.group(0).replace("_", "_\u200b"), text)
+        text = re.sub(r"([✔✓⚠✖○]) ", "\\1\u00a0", text)  # an icon stays with its word ("⚠ Amber")
         return keep_sign(md_escape(text))
     cols = list(df.schema.items())
     if not cols:
         return ""
+
+    def numeric(name, dtype) -> bool:  # numbers, or text that is all numbers ("+$7,250", "0.357")
+        if dtype.is_numeric():
+            return True
+        vals = [v for v in df[name].to_list() if v not in (None, "", "—", "n/a")] if dtype == pl.Utf8 else []
+        return bool(vals) and all(_NUMBER.match(str(v)) for v in vals)
     head = "| " + " | ".join(md_escape(str(c)) for c, _ in cols) + " |"
-    rule = "|" + "|".join("---:" if t.is_numeric() else "---" for _, t in cols) + "|"
+    rule = "|" + "|".join("---:" if numeric(c, t) else "---" for c, t in cols) + "|"
     rows = ["| " + " | ".join(cell(v, t) for v, (_, t) in zip(r, cols)) + " |" for r in df.iter_rows()]
     return "\n".join([head, rule, *rows])
 

@@ -744,7 +744,7 @@ def threshold_ladder(values: dict | None = None, title: str = "Thresholds at a g
 # and the rest (volume, mix and conversion rates); a chain without that split keeps its whole change
 METRIC_PART, OTHER_PART, WHOLE_PART = "AI-metric move", "volume, mix, rates", "whole change"
 # under a bar about 60 px wide at 1280 px: at most 7 characters a line
-_PART_TICK = {METRIC_PART: "AI-<br>metric<br>move", OTHER_PART: "volume,<br>mix,<br>rates", WHOLE_PART: "whole<br>change"}
+_PART_TICK = {METRIC_PART: "metric<br>move", OTHER_PART: "volume,<br>mix,<br>rates", WHOLE_PART: "whole<br>change"}
 
 
 def waterfall_bars(steps: list[dict]) -> list[dict]:

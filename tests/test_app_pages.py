@@ -900,6 +900,12 @@ def test_tables_print_counts_with_thousands_separators(demo_db, app_env):
                                            "f": [float("nan"), -1234.5]})) == (
         "| d | f |\n|---|---:|\n| keep TCR \\:red\\[x\\] \\[l\\](u) \\<b\\>\\&amp; | — |\n| a\\\\ | −1,234 |")
     assert ui.markdown_table(pl.DataFrame()) == ""
+    # text that is all numbers as printed ("+$7,250", "−$510 to +$15,009 †", "[−0.119, −0.00751]")
+    # is right-aligned like a number column; words and dates are not; an icon keeps its word
+    table = ui.markdown_table(pl.DataFrame({"impact": ["+$7,250", "n/a"], "ci": ["−$510 to +$15,009 †", "[−0.119, 0.2]"],
+                                            "reading": ["⚠ no", "cost"], "as of": ["2026-10-01", None]}))
+    assert table.split("\n")[1] == "|---:|---:|---|---|"
+    assert "⚠\u00a0no" in table
 
 
 def test_grid_tables_format_counts_localized():

@@ -108,7 +108,8 @@ def test_waterfall_credits_each_chain_with_its_metric_move_only():
     fig = charts.waterfall(steps, "t")
     groups, parts = (list(a) for a in fig.data[0].x)
     assert [g.replace("<br>", " ") for g in groups] == [b["chain"] for b in bars] + ["All chains"]
-    assert [p.replace("<br>", " ").replace("- ", "-") for p in parts] == [b["part"] for b in bars] + ["net change"]
+    assert [p.replace("<br>", " ") for p in parts] == ["metric move", "volume, mix, rates"] * 2 + ["whole change",
+                                                                                                    "net change"]
     assert list(fig.data[0].measure) == ["relative"] * 5 + ["total"]
     assert "−$60" == fig.data[0].text[2] and "[+$1, +$9]" in fig.data[0].text[4]
 
