@@ -353,8 +353,9 @@ def chains_print(bridge: dict | None) -> tuple[pl.DataFrame, list[str]]:
 
     df = pl.DataFrame([{
         "chain": r["chain"], "impact": usd(r["impact (USD)"]),
-        "95% CI": (f"{usd(r['95% CI low'])} to {usd(r['95% CI high'])}" + (" †" if fixed_assumptions(c) else "")
-                   if r["95% CI low"] is not None and r["95% CI high"] is not None else "n/a"),
+        "95% CI": ("n/a" if r["95% CI low"] is None or r["95% CI high"] is None else
+                   "exact (no sampling error)" if usd(r["95% CI low"]) == usd(r["95% CI high"]) else  # not "−$830 to −$830"
+                   f"{usd(r['95% CI low'])} to {usd(r['95% CI high'])}" + (" †" if fixed_assumptions(c) else "")),
         "P&L reading": r["P&L reading"],
         "measured against": "the holdout" if against_holdout(c) else "no holdout (treatment only)",
         "consistent with measured": r["consistent with measured"],

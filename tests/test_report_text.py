@@ -158,6 +158,9 @@ def test_chains_print_writes_dollars_out_and_moves_notes_under_the_table():
                                                 "no holdout (treatment only)"]
     assert notes == [report.SAMPLING_ONLY_NOTE, "TCR → support cost: Consistent: the intervals overlap."]
     assert report.SAMPLING_ONLY_NOTE.startswith("† Sampling only")
+    # an interval with no width (AI spend measured whole) says so, not "−$830 to −$830"
+    bridge["chains"][3] = {**bridge["chains"][3], "usd_impact": -830.2, "usd_ci_low": -830.2, "usd_ci_high": -830.2}
+    assert report.chains_print(bridge)[0]["95% CI"][3] == "exact (no sampling error)"
 
 
 def test_an_interval_is_called_sampling_only_while_an_assumption_has_no_range():
