@@ -35,16 +35,14 @@ for m in defs["metrics"]:
         st.subheader(f"{charts.SHORT[m['metric']]} — {m['label']}")
         st.markdown(m["definition"])
         st.caption(f"Definition source: {m['definition_source']}")
-        c1, c2 = st.columns(2)
-        with c1:
-            st.markdown(f"**Threshold** ({charts.unit_text(m['metric'])}): {charts.threshold_short(m['metric'])}; "
-                        "amber in between." + (f" {m['note'][:1].upper()}{m['note'][1:]}." if m["note"] else ""))
-            st.caption(m["threshold"])
-            st.markdown("**Formula** (pipelines/l6.py)")
-            ui.code_text("\n".join(m["formula"]) or "(not found)")
-        with c2:
-            st.markdown("**Additive components** (sql/metrics/l6_daily.sql)")
-            ui.code_text(m["daily_sql"] or "(computed row-level in sql/queries/l6.sql)")
+        st.markdown(f"**Threshold** ({charts.unit_text(m['metric'])}): {charts.threshold_short(m['metric'])}; "
+                    "amber in between." + (f" {m['note'][:1].upper()}{m['note'][1:]}." if m["note"] else ""))
+        st.caption(m["threshold"])
+        # formula and components at full width: in half-width columns the code wrapped mid-expression
+        st.markdown("**Formula** (pipelines/l6.py)")
+        ui.code_text("\n".join(m["formula"]) or "(not found)")
+        st.markdown("**Additive components** (sql/metrics/l6_daily.sql)")
+        ui.code_text(m["daily_sql"] or "(computed row-level in sql/queries/l6.sql)")
         sql_steps = st.expander("SQL steps in sql/queries/l6.sql", key=f"steps_{m['metric']}", on_change="rerun")
         if sql_steps.open:  # lazy: long SQL is sent and highlighted only when opened
             sql_steps.code(m["query_sql"] or "(none)", language="sql")
