@@ -57,7 +57,7 @@ if not ui.unavailable(rep, "No gate report"):
             fdf = report.gate_failures_frame(failing, samples)
             # a few failures: a static table (no grid to load before the page's first chart), each
             # cell cut at 200 characters (the CSV holds them whole)
-            ui.table(fdf, f"gate_failures_{stage}", key=f"gate_fail_{si}", static=fdf.height <= ui.STATIC_ROWS,
+            ui.table(fdf, f"gate_failures_{stage}", key=f"gate_fail_{si}", static="short",
                      max_chars=200,
                      column_config={"observed": st.column_config.TextColumn(width="large")})
         exp_all = st.expander(f"All {len(results)} expectations of stage {stage}", key=f"all_{si}",
@@ -93,7 +93,7 @@ if ing.height:
     st.markdown("**Rows read, kept, de-duplicated and quarantined per table**"
                 + (f" — run `{ing['run_id'][0]}`" if "run_id" in ing.columns else ""))
     ui.table(ing.drop("run_id", strict=False), "ingest_summary", key="ingest", csv=ing,  # the run is named above
-             static=ing.height <= ui.STATIC_ROWS)
+             static="short")
 if q.height:
     pairs = [f"{t} · {r}" for t, r in zip(q["table_name"], q["reason"])]
     pick = st.selectbox("Show sample quarantined rows for", sorted(set(pairs)), key="q_pick")
@@ -109,7 +109,7 @@ if q.height:
 qh = da.quarantine_history()
 if qh.height and qh["run_id"].n_unique() > 1:
     st.markdown("**Quarantine counts across runs**")
-    ui.table(qh, "quarantine_history", key="quarantine_history", static=qh.height <= ui.STATIC_ROWS)
+    ui.table(qh, "quarantine_history", key="quarantine_history", static="short")
 
 # ------------------------------------------------------------------ runs
 st.subheader("Run history")

@@ -197,15 +197,17 @@ def chart(fig: go.Figure, name: str, key: str, data: pl.DataFrame | None = None)
 STATIC_ROWS = 15
 
 
-def table(df: pl.DataFrame, name: str, key: str, csv: pl.DataFrame | None = None, static: bool = False,
+def table(df: pl.DataFrame, name: str, key: str, csv: pl.DataFrame | None = None, static: bool | str = False,
           max_chars: int = 400, **kw) -> None:
     """A table and its CSV download: the table itself, or `csv` (the same rows with every
     number in full) when the table shows them as text. `static`: a plain table whose cells
     wrap, for a few rows of words that must all be read at a 1280-px width (a Markdown
     table: the browser draws it without loading the grid's 1.5 MB of JavaScript, which
     delayed a page's first chart by about half a second); otherwise a scrollable grid that
-    cuts long cells. `max_chars`: a static cell's length (the CSV holds it whole); `kw`
-    configures the grid only."""
+    cuts long cells; "short": static up to STATIC_ROWS rows, a grid beyond. `max_chars`: a
+    static cell's length (the CSV holds it whole); `kw` configures the grid only."""
+    if static == "short":
+        static = df.height <= STATIC_ROWS
     if static:
         st.markdown(markdown_table(df, max_chars))
     else:  # counts with thousands separators ("584,056"), unless the page configures the column

@@ -195,10 +195,10 @@ def level_shift(x, y, alpha: float = 0.05, min_seg: int = 2) -> dict | None:
     k = min(fits, key=lambda j: fits[j][0])
     sse_step, jump = fits[k]
     gain = sse_line - sse_step
-    if gain <= 1e-12 * max(1.0, float((y ** 2).sum())):
+    tol = 1e-12 * max(1.0, float((y ** 2).sum()))  # rounding, not fit
+    if gain <= tol:
         return None
-    p = 0.0 if sse_step <= 1e-12 * max(1.0, float((y ** 2).sum())) else \
-        float(sps.f.sf(gain / (sse_step / (n - 3)), 1, n - 3))
+    p = 0.0 if sse_step <= tol else float(sps.f.sf(gain / (sse_step / (n - 3)), 1, n - 3))
     if p >= alpha / len(splits):
         return None
     since = ols(x[k:], y[k:], alpha)

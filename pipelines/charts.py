@@ -1189,6 +1189,14 @@ def gaming_pairs(pairs: list[dict], title: str = "Anti-gaming: each primary metr
     return f.build(title, barmode="group", height=480, margin=dict(l=80, r=30, t=110, b=110))
 
 
+def steady_step(finding: dict) -> dict | None:
+    """An audit decay finding's level shift when it reads as a one-off step toward red with
+    steady weeks since (audit.level_shift): the line fitted across it would read it as a
+    trend. The decay panels and the QBR's audit bullet say the step instead; else None."""
+    sh = (finding or {}).get("level_shift") or {}
+    return sh if sh.get("toward_red") and sh.get("since_trend") == "flat" else None
+
+
 def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
                           title: str = "Decay: each L6 metric by week, trend and 95% interval") -> go.Figure:
     """One panel per metric: the audit window's weekly values, the fitted trend line, the
@@ -1208,7 +1216,7 @@ def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
         sh = d.get("level_shift") or {}
         small = '<br><span style="font-size:12px">'  # two short lines: a third of 1280 px each
         flag = "⚠ flagged" if d.get("flagged") else ""
-        if sh.get("toward_red") and sh.get("since_trend") == "flat" and not _bad(sh.get("step")):
+        if steady_step(d) and not _bad(sh.get("step")):
             # a one-off step, steady since: the line's slope and weeks to red would read it as a
             # trend (they stay in the audit record, the CSV and the CLI)
             t += (f"{small}step {fmt_slope(m, sh['step'])}, week of {dt.date.fromisoformat(sh['week_start']):%b %d}"

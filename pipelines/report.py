@@ -786,8 +786,7 @@ def audit_bullet(record: dict | None, scale: dict | None = None) -> str | None:
     decay = {m: d for m, d in (f.get("decay") or {}).items() if d.get("flagged")}
     at_red = [charts.SHORT.get(m, m) for m, d in decay.items() if d.get("weeks_to_red") == 0]
     # a line fitted across a one-off step reads it as a trend: those metrics are named apart
-    stepped = {m: d["level_shift"] for m, d in decay.items() if d.get("weeks_to_red") != 0
-               and (d.get("level_shift") or {}).get("toward_red") and d["level_shift"].get("since_trend") == "flat"}
+    stepped = {m: d["level_shift"] for m, d in decay.items() if d.get("weeks_to_red") != 0 and charts.steady_step(d)}
     heading = [charts.SHORT.get(m, m) for m, d in decay.items() if d.get("weeks_to_red") != 0 and m not in stepped]
     if at_red:
         parts.append("at its red line by trend: " + ", ".join(at_red))
