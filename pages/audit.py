@@ -242,4 +242,9 @@ else:
                 except Exception as exc:
                     st.error(f"The sign-off could not be recorded: {exc}", icon=":material/error:")
 st.subheader("Run a new audit")
-run_form()
+# lazy: the form (its date picker's JavaScript) is built only when opened, not on first load
+run_new = st.expander("Run the audit as of a date you pick and record it", key="run_new", on_change="rerun",
+                      bind="query-params", icon=":material/play_arrow:")
+if run_new.open:
+    with run_new:
+        run_form()

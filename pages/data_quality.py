@@ -20,9 +20,8 @@ if runs.is_empty():
     st.stop()
 
 last = runs.row(0, named=True)
-status_icon = {"success": "✔", "gate_failed": "✖", "error": "✖", "running": "…"}.get(last["status"], "")
 c1, c2, c3 = st.columns(3)
-c1.metric("Latest run", f"{status_icon} {last['status'].replace('_', ' ')}", help=f"run {last['run_id']}")
+c1.metric("Latest run", report.RUN_STATUS_WORDS.get(last["status"], last["status"]), help=f"run {last['run_id']}")
 c2.metric("Failed stage", last["failed_stage"] or "none")
 c3.metric("Started (UTC)", str(last["started_at"])[:16])
 st.caption(f"Run `{last['run_id']}` · command `{last['command']}` · source `{last['source']}`")
@@ -113,6 +112,8 @@ if qh.height and qh["run_id"].n_unique() > 1:
 
 # ------------------------------------------------------------------ runs
 st.subheader("Run history")
-ui.table(runs.with_columns(pl.col("status").map_elements(
-    lambda s: {"success": "✔ success", "gate_failed": "✖ gate failed", "error": "✖ error"}.get(s, s),
-    return_dtype=pl.Utf8)), "runs", key="runs")  # a grid: a dozen columns, stage timings among them
+recent = runs.head(ui.STATIC_ROWS)
+st.caption(f"The {'latest ' + str(recent.height) + ' of ' + str(runs.height) if runs.height > recent.height else str(runs.height)} "
+           f"run{'s' if runs.height != 1 else ''}, newest first. The CSV holds every run with its source and each "
+           "stage's seconds.")
+ui.table(report.runs_frame(recent), "runs", key="runs", csv=runs, static=True, max_chars=200)

@@ -163,7 +163,7 @@ colcfg.update({f"{m}_status": st.column_config.TextColumn(f"{charts.SHORT[m]} st
 bridge_shown = [m for m in metrics if m not in config.METRICS]
 st.subheader("The numbers behind the charts")
 st.caption("Rates are fractions (shown as %), RΔ in points, TTA in seconds, CPVO in USD — the same numbers as "
-           "`python -m pipelines l6`. Select a row to drill into its interactions.")
+           "`python -m pipelines l6`. Select a row to see its interactions below.")
 if bridge_shown:
     st.caption("Bridge measures describe the selected interactions, and the support tickets of the selected "
                "users who can use the AI feature (every experiment group but the holdout, unless the slice names "
@@ -184,9 +184,17 @@ if rows:
     if st.session_state.get("_drill_sel") != picked and picked in period_opts:
         st.session_state["_drill_sel"] = picked
         st.session_state["drill"] = picked
+        st.session_state["drill_on"] = True  # a selected row opens the drill-down
     if compare:  # a row of the right-hand slice drills into that slice
         st.session_state["_drill_side"] = next(
             (i for i, (name, _, _) in enumerate(frames) if name == shown["slice"][rows[0]]), 0)
+# on demand: the paged table of interactions (a second grid and its controls) is built only when
+# asked for, so the page's first load draws the chart sooner
+if not st.toggle("Show the interactions", key="drill_on", bind=QP,
+                 help="Or select a row of the table above: its period's interactions open here."):
+    st.caption("Select a row of the table above, or switch this on, to page through the interactions behind the "
+               "numbers: their outcome, verdicts and interventions.")
+    st.stop()
 e1, e2, e3, e4 = st.columns([1.3, 1, 1, 0.8], vertical_alignment="bottom")
 drill = e1.selectbox(f"Period ({charts.GRAIN_WORDS[grain]} starting)", period_opts, key="drill", bind=QP)
 outcome = e2.selectbox("Outcome", ["any", "completed", "corrected", "fallback", "escalated", "abandoned"],

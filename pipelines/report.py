@@ -642,6 +642,27 @@ def guardrail_domains_frame(g: dict) -> pl.DataFrame:
         schema={"domain": pl.Utf8, name: pl.Utf8, "95% CI": pl.Utf8, "limit": pl.Utf8, "status": pl.Utf8})
 
 
+RUN_STATUS_WORDS = {"success": "✔ success", "gate_failed": "✖ gate failed", "error": "✖ error",
+                    "running": "… running"}
+
+
+def runs_frame(runs: pl.DataFrame) -> pl.DataFrame:
+    """The run history in words, newest first, for reading on the page: status with its icon,
+    started to the minute, how long the run took (blank while it runs), the stage it failed
+    at and its message. The source and each stage's seconds stay in the CSV."""
+    def took(r) -> str:
+        if not r["finished_at"] or not r["started_at"]:
+            return ""
+        return f"{(r['finished_at'] - r['started_at']).total_seconds():,.1f} s"
+    return pl.DataFrame([{
+        "run": r["run_id"], "command": r["command"],
+        "started (UTC)": str(r["started_at"] or "")[:16].replace("T", " "),
+        "took": took(r), "status": RUN_STATUS_WORDS.get(r["status"], r["status"]),
+        "failed stage": r["failed_stage"] or "—", "message": r["message"] or "",
+    } for r in runs.iter_rows(named=True)], schema={c: pl.Utf8 for c in (
+        "run", "command", "started (UTC)", "took", "status", "failed stage", "message")})
+
+
 def audit_runs_frame(runs: list[dict], now: dict | None = None) -> pl.DataFrame:
     """The runs an audit's data-quality check read, in words. A run still going when the
     audit was recorded (the demo and `run` audit inside the run) says so, with its outcome

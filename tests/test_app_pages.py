@@ -334,6 +334,8 @@ def test_explore_compare_and_drill_down(demo_db, app_env):
     df = _table(at)
     assert set(df["slice"]) == {f"Feature = {v}" for v in at.selectbox(key="cmp_a").options[:2]}
     at.toggle(key="compare").set_value(False).run()
+    assert not [k for k in ("drill", "outcome") if any(sb.key == k for sb in at.selectbox)]  # closed at first
+    at.toggle(key="drill_on").set_value(True).run()
     period = at.selectbox(key="drill").options[1]
     at.selectbox(key="drill").set_value(period).run()
     at.selectbox(key="outcome").set_value("completed").run()
@@ -399,6 +401,9 @@ def test_audit_page_a_look_back_audit_joins_the_history_not_the_latest(demo_db, 
     con.close()
     app_env(db)
     at = open_page("pages/audit.py")
+    no_failure(at)
+    assert not at.date_input and not any(b.label.startswith("Run the audit now") for b in at.button)  # closed
+    at = open_page("pages/audit.py", {"run_new": "true"})  # the expander's state, from the URL
     no_failure(at)
     assert f"Latest audit `{current}`" in texts(at)
     back = as_of - dt.timedelta(days=28)
@@ -789,7 +794,7 @@ def test_explore_says_which_link_values_it_left_out(demo_db, app_env):
 
 def test_explore_drill_down_page_past_the_end_says_so(demo_db, app_env):
     app_env(demo_db)
-    at = open_page("pages/explore.py", {"page": "99999"})
+    at = open_page("pages/explore.py", {"page": "99999", "drill_on": "true"})
     no_failure(at)
     [cap] = [c.value for c in at.caption if "interactions · page" in str(c.value)]
     total = int(cap.split(" interactions")[0].replace(",", ""))
@@ -990,3 +995,31 @@ def test_data_quality_failures_are_a_readable_static_table(demo_db, app_env):
                if e.replace("\u200b", "") == "no_repeated_rows"]
     assert shown.startswith(", ".join(f"{k}={v}" for k, v in rows[0].items())), shown
     assert "{" not in shown and '"' not in shown
+
+
+def test_data_quality_run_history_is_a_static_table_of_the_latest_runs(demo_db, app_env, tmp_path):
+    # more runs than a static table shows: the newest STATIC_ROWS, newest first, each run's
+    # duration from its recorded start and end; the CSV keeps every run
+    from pages import ui
+
+    db = tmp_path / "runs.duckdb"
+    shutil.copy(demo_db, db)
+    con = duckdb.connect(str(db))
+    for i in range(ui.STATIC_ROWS + 2):
+        con.execute("""insert into meta_runs (run_id, command, source, started_at, finished_at, status, failed_stage, message)
+                       values (?, 'run', 'src', timestamp '2020-01-01 08:00:00' + to_minutes(?),
+                               timestamp '2020-01-01 08:00:00' + to_minutes(?) + to_seconds(?), 'error', 'raw',
+                               'table `users`: column `user_id` is missing')""", [f"old-{i:02d}", i, i, 61.34])
+    [(n,)] = con.execute("select count(*) from meta_runs").fetchall()
+    con.close()
+    app_env(db)
+    at = open_page("pages/data_quality.py")
+    no_failure(at)
+    [runs] = [t for t in md_tables(at) if "took" in t.columns]
+    assert len(runs) == ui.STATIC_ROWS and n == ui.STATIC_ROWS + 3
+    assert f"The latest {ui.STATIC_ROWS} of {n} runs, newest first" in texts(at)
+    assert runs["command"][0] == "demo" and runs["status"][0].startswith("✔")
+    [old] = [r for r in runs.to_dict("records") if r["run"] == "old-16"]
+    assert old["took"] == "61.3 s" and old["status"] == "✖\u00a0error" and old["failed stage"] == "raw"
+    assert old["started (UTC)"] == "2020-01-01 08:16"
+    assert "old-00" not in set(runs["run"])  # the oldest are in the CSV only
