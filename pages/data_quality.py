@@ -113,7 +113,5 @@ if qh.height and qh["run_id"].n_unique() > 1:
 # ------------------------------------------------------------------ runs
 st.subheader("Run history")
 recent = runs.head(ui.STATIC_ROWS)
-st.caption(f"The {'latest ' + str(recent.height) + ' of ' + str(runs.height) if runs.height > recent.height else str(runs.height)} "
-           f"run{'s' if runs.height != 1 else ''}, newest first. The CSV holds every run with its source and each "
-           "stage's seconds.")
+st.caption(report.runs_caption(recent.height, runs.height))
 ui.table(report.runs_frame(recent), "runs", key="runs", csv=runs, static=True, max_chars=200)

@@ -663,6 +663,13 @@ def runs_frame(runs: pl.DataFrame) -> pl.DataFrame:
         "run", "command", "started (UTC)", "took", "status", "failed stage", "message")})
 
 
+def runs_caption(shown: int, total: int) -> str:
+    """What the run history table holds, in words."""
+    which = ("One run so far" if total == 1 else f"All {total:,} runs, newest first" if shown >= total
+             else f"The latest {shown:,} of {total:,} runs, newest first")
+    return f"{which}. The CSV holds every run with its source and each stage's seconds."
+
+
 def audit_runs_frame(runs: list[dict], now: dict | None = None) -> pl.DataFrame:
     """The runs an audit's data-quality check read, in words. A run still going when the
     audit was recorded (the demo and `run` audit inside the run) says so, with its outcome

@@ -763,3 +763,11 @@ def test_warning_help_explains_only_row_warnings_as_removed_rows():
     assert not report.warning_help([dup, gap]).startswith("The figure is computed without")
     assert report.sampling_note(BRIDGE["chains"]) == report.SAMPLING_ONLY_NOTE
     assert report.sampling_note([c for c in BRIDGE["chains"] if not c["assumptions"]]) == ""
+
+
+def test_runs_caption_counts_in_words():
+    from pipelines import report
+
+    assert report.runs_caption(1, 1).startswith("One run so far.")
+    assert report.runs_caption(3, 3).startswith("All 3 runs, newest first.")
+    assert report.runs_caption(15, 1204).startswith("The latest 15 of 1,204 runs, newest first.")
