@@ -450,8 +450,8 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
     hr = next((m for m in card["metrics"] if m["metric"] == "hr"), None)
     t3 = row.get("tier3_hr")
     if hr and t3 is not None and hr["status"] != "n/a" and _ORDER[config.status("hr", t3)] < _ORDER[hr["status"]]:
-        bullets.append(f"Expert (tier-3) review, a sample kept beside the final verdicts, finds "
-                       f"{100 * t3:.1f}% hallucinated ({config.status('hr', t3)} on HR's thresholds) against "
+        bullets.append(f"Behavioral (tier-3) signals, what users did after the output, kept beside the final "
+                       f"verdicts, mark {100 * t3:.1f}% as hallucinated ({config.status('hr', t3)} on HR's thresholds) against "
                        f"HR {charts.fmt_value('hr', hr['value'])} ({hr['status']}): the final verdicts may "
                        "understate hallucinations.")
     rd = next(m for m in card["metrics"] if m["metric"] == "retention_delta_pts")

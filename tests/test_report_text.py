@@ -82,8 +82,9 @@ def test_summary_says_when_a_quarter_ended_worse_than_its_average():
     assert any(b.startswith("HR ended 2026Q3 worse") for b in bullets)
     assert not any(b.startswith("RΔ ended") for b in bullets)  # still green: no bullet
     # tier 3 at 8.0% is red on HR's thresholds (red > 5%) while HR is green
-    [t3] = [b for b in bullets if b.startswith("Expert (tier-3) review")]
-    assert "finds 8.0% hallucinated (red on HR's thresholds) against HR 3.0% (green)" in t3
+    [t3] = [b for b in bullets if b.startswith("Behavioral (tier-3) signals")]  # SPEC §2: tier 3 is behavioral
+    assert "mark 8.0% as hallucinated (red on HR's thresholds) against HR 3.0% (green)" in t3
+    assert "xpert" not in t3  # tier 2 is the human expert review
 
 
 def test_waterfall_credits_each_chain_with_its_metric_move_only():
