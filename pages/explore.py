@@ -119,7 +119,7 @@ if support_cut:
 for m in metrics:
     warned = da.metric_warnings(m)
     if warned:
-        st.caption(f"{charts.SHORT[m]}: :orange[{report.warning_effect(warned)}]", help=report.warning_help(warned))
+        st.caption(f"{charts.SHORT[m]}: :orange[{report.warning_effect(warned, da.ingest_summary())}]", help=report.warning_help(warned))
 if "retention_delta_pts" in metrics:
     for name, _, df in frames:
         if not df.is_empty() and df["retention_delta_pts"].null_count():

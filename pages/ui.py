@@ -140,7 +140,7 @@ def scorecard_metrics(card: dict, key: str) -> None:
                 st.caption(extra)
             warned = da.metric_warnings(m["metric"])
             if warned:
-                st.caption(f":orange[{report.warning_effect(warned)}]", help=report.warning_help(warned))
+                st.caption(f":orange[{report.warning_effect(warned, da.ingest_summary())}]", help=report.warning_help(warned))
 
 
 def _extra_line(metric: str, row: dict | None) -> str | None:

@@ -633,9 +633,12 @@ def weekly_trends(weeks: pl.DataFrame, title: str, metrics: Iterable[str] = conf
         vals = [v for v in y if v is not None]
         if vals:
             _bands(f, m, min(vals), max(vals), axis=n, labels=False)
-        # ticks on the weeks' Mondays, every other week (a step's "week of Aug 17" is a tick)
-        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d", tick0=x[0] if x else None,
-               dtick=14 * 86_400_000, title=dict(text="week starting (UTC)") if i >= 3 else None)
+        # ticks on Mondays (a quarter's first week may start mid-week: its point is the quarter's
+        # first day), every fourth week: at 1280 px a panel is about 210 px wide, where two-weekly
+        # labels turned on their side and ran into the titles of the row below
+        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d", tickangle=0,
+               tick0=str(starts[0] - dt.timedelta(days=starts[0].weekday())) if starts else None,
+               dtick=28 * 86_400_000, title=dict(text="week starting (UTC)") if i >= 3 else None)
     return f.build(title, height=560, margin=dict(l=60, r=20, t=100, b=60))
 
 
@@ -1277,9 +1280,12 @@ def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
         if vals:
             pad = (max(vals) - min(vals)) * 0.15 or 1
             f.axis(f"yaxis{_ax(n)}", range=[min(vals) - pad, max(vals) + pad])
-        # ticks on the weeks' Mondays, every other week (a step's "week of Aug 17" is a tick)
-        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d", tick0=x[0] if x else None,
-               dtick=14 * 86_400_000, title=dict(text="week starting (UTC)") if i >= 3 else None)
+        # ticks on Mondays (a quarter's first week may start mid-week: its point is the quarter's
+        # first day), every fourth week: at 1280 px a panel is about 210 px wide, where two-weekly
+        # labels turned on their side and ran into the titles of the row below
+        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d", tickangle=0,
+               tick0=str(starts[0] - dt.timedelta(days=starts[0].weekday())) if starts else None,
+               dtick=28 * 86_400_000, title=dict(text="week starting (UTC)") if i >= 3 else None)
     return f.build(title, height=680, margin=dict(l=60, r=20, t=150, b=60))
 
 

@@ -740,17 +740,25 @@ def audit_history_frame(history: list[dict], for_csv: bool = False) -> pl.DataFr
                          for h in history], schema={**{label: pl.Utf8 for label in cols.values()}, "flagged": pl.Utf8})
 
 
-def warning_effect(warnings: list[dict]) -> str:
+def warning_effect(warnings: list[dict], ingest: pl.DataFrame | None = None) -> str:
     """What gate warnings on a figure's inputs mean for the figure, in words. A warning of
     the raw or staging suite is about rows staging removed (exact duplicates) or
     quarantined with a reason: the figure is computed without them, and the feed needs a
-    look. A later stage's warning (e.g. days without interactions) is about the data the
-    figure is computed from."""
+    look; with the warned run's ingest summary (`ingest`: rows read, de-duplicated and
+    quarantined per table) the line says how many, and what share of the rows read. A
+    later stage's warning (e.g. days without interactions) is about the data the figure
+    is computed from."""
     if not warnings:
         return ""
     n = len(warnings)
     head = f"⚠ {n} data-quality warning{'s' if n > 1 else ''}"
     if all(_on_rows(w) for w in warnings):
+        runs = {w.get("run_id") for w in warnings}
+        if ingest is not None and ingest.height and "run_id" in ingest.columns and set(ingest["run_id"]) == runs:
+            dup, quar, read = (int(ingest[c].sum()) for c in ("rows_deduplicated", "rows_quarantined", "rows_read"))
+            if read:
+                return (f"{head}: {dup:,} exact-duplicate row{'s' if dup != 1 else ''} removed and {quar:,} "
+                        f"quarantined before this figure, of {read:,} rows read ({100 * (dup + quar) / read:.2g}%)")
         return f"{head}: rows removed or quarantined before this figure"
     later = sorted({str(w.get("expectation") or "a check").replace("_", " ")
                     + (f" on {w['table']}" if w.get("table") else "") for w in warnings if not _on_rows(w)})

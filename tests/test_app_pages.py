@@ -153,6 +153,11 @@ def test_home_tiles_carry_the_gate_warnings_on_their_inputs(demo_db, app_env):
                                               order by started_at desc limit 1)
                                 and severity = 'warning' and not success
                                 and expectation = 'no_repeated_rows'""").fetchall()
+    # how many rows: exact duplicates counted apart (read - distinct rows), quarantined rows
+    # from the quarantine table, rows read from the source views' counts in the ingest summary
+    [(dups, read)] = con.execute("""select sum(rows_read - rows_kept - rows_quarantined), sum(rows_read)
+                                    from meta_ingest_summary where run_id = (select max(run_id) from meta_ingest_summary)""").fetchall()
+    [(quarantined,)] = con.execute("select count(*) from quarantine").fetchall()
     con.close()
     assert observed and "table_name=interactions" in observed[0][0], observed
     app_env(demo_db)
@@ -161,7 +166,8 @@ def test_home_tiles_carry_the_gate_warnings_on_their_inputs(demo_db, app_env):
     flagged = [str(c.value) for c in at.caption if "data-quality warning" in str(c.value)]
     assert len(flagged) == 6, flagged  # one per L6 tile
     # ... saying what it means for the figure: staging removed those rows before computing it
-    assert all("rows removed or quarantined before this figure" in c for c in flagged), flagged
+    assert all(f"{dups:,} exact-duplicate rows removed and {quarantined:,} quarantined before this figure, "
+               f"of {read:,} rows read ({100 * (dups + quarantined) / read:.2g}%)" in c for c in flagged), flagged
 
 
 def test_stale_data_is_said_beside_the_dates_not_on_the_tiles(demo_db, app_env, tmp_path):
@@ -748,6 +754,9 @@ def test_weekly_trend_holds_only_the_quarters_days(demo_db, app_env):
     assert fig.data[0].x[0] == str(q["start"])
     assert fig.data[0].hovertext[0].startswith("Jul 01–05 (5 days, part of the week): ")
     assert fig.data[0].hovertext[1].startswith("week of Jul 06: ")
+    # its ticks fall on Mondays: from the Monday of that first week (Jun 29), every fourth week
+    assert fig.layout.xaxis.tick0 == "2026-06-29" and dt.date(2026, 6, 29).weekday() == 0
+    assert fig.layout.xaxis.dtick == 28 * 86_400_000 and fig.layout.xaxis.tickangle == 0
 
 
 def test_weekly_trend_of_a_quarter_to_date_stops_at_the_data(tmp_path, app_env):

@@ -2,6 +2,8 @@
 what they rest on, on a hand-made bridge report (values worked out by hand below)."""
 from __future__ import annotations
 
+import polars as pl
+
 from pipelines import report
 
 CAUSAL = "causal: treatment vs holdout (intention-to-treat), scaled to the treatment population"
@@ -609,6 +611,16 @@ def test_a_tile_warning_says_what_it_means_for_the_figure():
     assert report.warning_effect([]) == ""
     assert report.warning_effect([dup]) == "⚠ 1 data-quality warning: rows removed or quarantined before this figure"
     assert report.warning_effect([dup, null]).startswith("⚠ 2 data-quality warnings: rows removed")
+    # with the warned run's ingest summary: how many rows, and their share of the rows read
+    # (14 + 9 removed, 5 + 0 quarantined of 584,075 + 978,972 read: 28 / 1,563,047 = 0.0018%)
+    ingest = pl.DataFrame({"run_id": ["r1", "r1"], "table_name": ["interactions", "user_activity"],
+                           "rows_read": [584_075, 978_972], "rows_kept": [584_056, 978_963],
+                           "rows_deduplicated": [14, 9], "rows_quarantined": [5, 0]})
+    assert report.warning_effect([{**dup, "run_id": "r1"}], ingest) == (
+        "⚠ 1 data-quality warning: 23 exact-duplicate rows removed and 5 quarantined before this figure, "
+        "of 1,563,047 rows read (0.0018%)")
+    # another run's summary says nothing of the warned run's rows
+    assert report.warning_effect([{**dup, "run_id": "r0"}], ingest).endswith("rows removed or quarantined before this figure")
     # a later stage's warning is about the data the figure rests on: named, not explained away
     assert report.warning_effect([dup, gap]) == (
         "⚠ 2 data-quality warnings: no missing days on l6_daily (it may bear on this figure)")
