@@ -733,9 +733,17 @@ def audit_history_frame(history: list[dict], for_csv: bool = False) -> pl.DataFr
         if for_csv:
             return "; ".join(flags) or "—"
         checks: dict[str, int] = {}
+        minor: dict[str, int] = {}  # "drift (minor): …" is a note beside an ok check, not a flag
         for f in flags:  # "decay: tcr is at its red line" → decay
-            checks[f.split(":")[0].replace("_", " ")] = checks.get(f.split(":")[0].replace("_", " "), 0) + 1
-        return ", ".join(k + (f" ×{n}" if n > 1 else "") for k, n in checks.items()) or "—"
+            check = f.split(":")[0].replace("_", " ")
+            into = minor if check.endswith(" (minor)") else checks
+            check = check.removesuffix(" (minor)")
+            into[check] = into.get(check, 0) + 1
+
+        def counted(d: dict) -> str:
+            return ", ".join(k + (f" ×{n}" if n > 1 else "") for k, n in d.items())
+        text = "; ".join(filter(None, (counted(checks), "minor shifts: " + counted(minor) if minor else "")))
+        return text or "—"
     return pl.DataFrame([{label: cell(h, c) for c, label in cols.items()} | {"flagged": flagged(h)}
                          for h in history], schema={**{label: pl.Utf8 for label in cols.values()}, "flagged": pl.Utf8})
 

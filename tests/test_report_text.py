@@ -599,8 +599,10 @@ def test_audit_history_names_each_flagged_check_once_with_a_count():
     assert df.columns == ["audit", "recorded (UTC)", "as of", "score", "recommendation", "decision", "signed by",
                           "signed (UTC)", "next due", "flagged"]
     assert df.row(0) == ("a2", "2026-12-03 07:49", "2026-10-01", "−6.0", "iterate", "—", "—", "—", "—",
-                         "decay ×2, drift (minor), guardrail")
+                         "decay ×2, guardrail; minor shifts: drift")  # drift was ok: not listed as flagged
     assert df.row(1)[-4:] == ("Ana", "2026-08-02 10:11", "2026-09-27", "—")
+    only_minor = [{**history[1], "flags": ["drift (minor): domain shifted", "drift (minor): feature shifted"]}]
+    assert report.audit_history_frame(only_minor)["flagged"][0] == "minor shifts: drift ×2"
     assert report.audit_history_frame(history, for_csv=True)["flagged"][0] == "; ".join(history[0]["flags"])
 
 
