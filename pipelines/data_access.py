@@ -526,14 +526,16 @@ def interactions_page(db: str, stamp: int, filters: dict | None, date_from: dt.d
                 where v.interaction_id in (select interaction_id from page)
                 group by v.interaction_id
             )
-            select page.interaction_id, page.ts, page.user_id, page.feature, page.domain, page.segment,
-                   page.model_version, page.experiment_group, page.outcome,
-                   page.tier1_hallucinated, page.tier2_hallucinated, page.tier3_hallucinated,
+            -- what happened first (outcome, verdicts, interventions: at 1280 px a grid shows
+            -- about eight columns before it scrolls), then who and where
+            select page.interaction_id, page.ts, page.outcome,
                    case when page.is_hallucinated is null then 'no verdict'
                         when page.is_hallucinated then 'hallucinated (tier ' || page.final_tier || ')'
                         else 'ok (tier ' || page.final_tier || ')' end as final_verdict,
-                   page.is_valid, page.tta_s, page.n_interventions,
-                   coalesce(kinds.intervention_kinds, '') as intervention_kinds,
+                   page.n_interventions, coalesce(kinds.intervention_kinds, '') as intervention_kinds,
+                   page.is_valid, page.tta_s,
+                   page.feature, page.domain, page.segment, page.model_version, page.experiment_group,
+                   page.user_id, page.tier1_hallucinated, page.tier2_hallucinated, page.tier3_hallucinated,
                    page.intervention_s, page.cost_usd
             from page left join kinds using (interaction_id)
             order by page.ts, page.interaction_id""", params)

@@ -349,6 +349,9 @@ def test_explore_compare_and_drill_down(demo_db, app_env):
     drill = at.dataframe[-1].value
     assert len(drill) == 50 and set(drill["outcome"]) == {"completed"}
     assert {"tier1_hallucinated", "final_verdict", "n_interventions", "intervention_kinds"} <= set(drill.columns)
+    # what happened comes first, in the columns a 1280-px grid shows before it scrolls
+    assert list(drill.columns[:6]) == ["interaction_id", "ts", "outcome", "final_verdict", "n_interventions",
+                                       "intervention_kinds"]
     assert "page 1 of" in texts(at)
     at.number_input(key="page").set_value(2).run()
     assert "page 2 of" in texts(at)
