@@ -377,12 +377,15 @@ def sampling_note(chains: list[dict]) -> str:
                                      for c in chains) else ""
 
 
-def _fmt_ci(lo, hi) -> str:
+def _fmt_ci(lo, hi, chain: dict | None = None) -> str:
+    """" (95% CI …)" for a bullet, "…, sampling only" when `chain` rests on an assumption held
+    exact (a ±$73 interval on $1.6M is then not a precise figure)."""
     if lo is None or hi is None:
         return ""
+    only = ", sampling only" if chain and fixed_assumptions(chain) else ""
     if charts.fmt_usd(lo, True) == charts.fmt_usd(hi, True):  # narrower than the rounding: its half-width
-        return f" (95% CI ±{charts.fmt_usd((hi - lo) / 2)})"
-    return f" (95% CI {charts.fmt_usd_range(lo, hi)})"
+        return f" (95% CI ±{charts.fmt_usd((hi - lo) / 2)}{only})"
+    return f" (95% CI {charts.fmt_usd_range(lo, hi)}{only})"
 
 
 def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataFrame | None = None) -> list[str]:
@@ -411,7 +414,7 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
             step = wf.get(chain.get("id")) or wf.get(chain.get("name"))
             if step and step.get("usd") is not None:
                 line += (f" Along the {chain.get('name')} chain the quarter-over-quarter change is worth "
-                         f"{charts.fmt_usd(step['usd'], True)}{_fmt_ci(step.get('ci_low'), step.get('ci_high'))}")
+                         f"{charts.fmt_usd(step['usd'], True)}{_fmt_ci(step.get('ci_low'), step.get('ci_high'), chain)}")
                 if step.get("via_ai_metric") is not None:
                     line += (f": {charts.fmt_usd(step['via_ai_metric'], True)} from {label}'s own move and "
                              f"{charts.fmt_usd(step['other'], True)} from volume, mix and conversion rates")
@@ -419,7 +422,7 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
             elif chain.get("usd_impact") is not None:
                 line += (f" The {chain.get('name')} chain puts this quarter's impact at "
                          f"{charts.fmt_usd(chain['usd_impact'], True)}"
-                         f"{_fmt_ci(chain.get('usd_ci_low'), chain.get('usd_ci_high'))} against the holdout.")
+                         f"{_fmt_ci(chain.get('usd_ci_low'), chain.get('usd_ci_high'), chain)} against the holdout.")
         crossed.append(line)
     bullets += crossed or ([f"No L6 metric changed status against {prev_q}."] if prev_q else
                            [f"{q} is the first quarter in the data: there is no previous quarter to compare."])
@@ -489,7 +492,7 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
                      "alone, P&L lines the holdout has none of ("
                      + ", ".join(f"{c.get('name')} {charts.fmt_usd(c['usd_impact'], True)}" for c in alone) + ")")
         line += (f"; the largest is {top.get('name')} at {charts.fmt_usd(top.get('usd_impact'), True)}"
-                 f"{_fmt_ci(top.get('usd_ci_low'), top.get('usd_ci_high'))}, which rests on "
+                 f"{_fmt_ci(top.get('usd_ci_low'), top.get('usd_ci_high'), top)}, which rests on "
                  f"{assumptions_text(top)}. The intervals cover sampling only, not the assumptions.")
         bullets.append(line)
         steps = waterfall_steps(bridge)["steps"]

@@ -353,7 +353,8 @@ def test_an_interval_narrower_than_the_rounding_gives_its_half_width():
     steady = [_m("retention_delta_pts", 9.0, "green"), _m("hitl_per_100", 1.0, "green")]
     card = {"quarter": "2026Q3", "previous_quarter": "2026Q2", "has_data": True, "metrics": steady}
     [line] = [b for b in report.summary_bullets(card, BRIDGE) if b.startswith("The KPI bridge")]
-    assert "the largest is TTA → productivity value at +$50.0k (95% CI ±$10)" in line, line
+    # ... and, resting on assumptions held exact, says its interval is sampling only
+    assert "the largest is TTA → productivity value at +$50.0k (95% CI ±$10, sampling only)" in line, line
     assert report._fmt_ci(-3_000.0, 1_000.0) == " (95% CI −$3,000 to +$1,000)"
 
 
@@ -786,3 +787,26 @@ def test_runs_caption_counts_in_words():
     assert report.runs_caption(1, 1).startswith("One run so far.")
     assert report.runs_caption(3, 3).startswith("All 3 runs, newest first.")
     assert report.runs_caption(15, 1204).startswith("The latest 15 of 1,204 runs, newest first.")
+
+
+def test_a_threshold_crossing_worth_dollars_says_when_its_interval_is_sampling_only():
+    # TTA crossed green → amber; its chain (TTA → productivity value, resting on two assumptions
+    # held exact) moved +$30.0k quarter over quarter in [+$29.9k, +$30.1k]: sampling only.
+    # TCR crossed too; its chain rests on no assumption: a plain 95% CI.
+    metric_of = {"TTA → productivity value": "tta_p50_s", "RΔ → retained revenue": "retention_delta_pts"}
+    bridge = {**BRIDGE, "chains": [{**c, "id": c["name"], "ai_metric": metric_of.get(c["name"], c["ai_metric"])}
+                                   for c in BRIDGE["chains"]],
+              "waterfall": {"previous_quarter": "2026Q2", "steps": [
+                  {"label": "TTA → productivity value", "chain": "TTA → productivity value", "usd_change": 30_000.0,
+                   "usd_ci_low": 29_900.0, "usd_ci_high": 30_100.0, "components": []},
+                  {"label": "RΔ → retained revenue", "chain": "RΔ → retained revenue", "usd_change": -4_000.0,
+                   "usd_ci_low": -6_000.0, "usd_ci_high": -2_000.0, "components": []}]}}
+    moved = [{**_m("tta_p50_s", 40.0, "amber"), "previous": 30.0, "previous_status": "green"},
+             {**_m("retention_delta_pts", 1.0, "amber"), "previous": 9.0, "previous_status": "green"},
+             _m("hitl_per_100", 1.0, "green")]
+    card = {"quarter": "2026Q3", "previous_quarter": "2026Q2", "has_data": True, "metrics": moved}
+    bullets = report.summary_bullets(card, bridge)
+    [tta] = [b for b in bullets if b.startswith("TTA")]
+    assert "change is worth +$30.0k (95% CI +$29.9k to +$30.1k, sampling only)" in tta, tta
+    [rd] = [b for b in bullets if b.startswith("RΔ")]
+    assert "change is worth −$4,000 (95% CI −$6,000 to −$2,000)." in rd, rd
