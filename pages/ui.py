@@ -138,6 +138,10 @@ def scorecard_metrics(card: dict, key: str) -> None:
             extra = _extra_line(m["metric"], card.get("row"))
             if extra:
                 st.caption(extra)
+            if m["metric"] == "retention_delta_pts" and m["value"] is not None:
+                against = report.retention_vs_holdout(m["value"], da.bridge_report(card["quarter"]).get("causal"))
+                if against:
+                    st.caption(against)
             warned = da.metric_warnings(m["metric"])
             if warned:
                 st.caption(f":orange[{report.warning_effect(warned, da.ingest_summary())}]", help=report.warning_help(warned))

@@ -388,6 +388,26 @@ def _fmt_ci(lo, hi, chain: dict | None = None) -> str:
     return f" (95% CI {charts.fmt_usd_range(lo, hi)}{only})"
 
 
+def retention_vs_holdout(rd_pts: float | None, causal: dict | None) -> str:
+    """RΔ beside the holdout test's 7-day retention (the bridge's causal measure
+    `retained_7d_share`, treatment − holdout, intention-to-treat), in words; "" without it.
+    RΔ compares the users who chose the AI with those who did not, who differ in more than
+    the AI; the holdout test compares users offered it with users never offered it."""
+    r = (causal or {}).get("retained_7d_share") or {}
+    if any(charts._bad(r.get(k)) for k in ("diff", "ci_low", "ci_high")):
+        return ""
+    d, lo, hi = (100 * float(r[k]) for k in ("diff", "ci_low", "ci_high"))
+
+    def pts(v: float) -> str:
+        return f"{v:+.1f}".replace("-", "−")
+    text = (f"Holdout test (causal): 7-day retention {pts(d)} pts [{pts(lo)}, {pts(hi)}], users offered the AI "
+            "against users never offered it")
+    if rd_pts is not None and not charts._bad(rd_pts) and not lo <= rd_pts <= hi:
+        text += (f"; RΔ's {pts(rd_pts)} pts compares users who chose the AI with those who did not, who differ in "
+                 f"more than the AI, and reads {'above' if rd_pts > hi else 'below'} it")
+    return text
+
+
 def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataFrame | None = None) -> list[str]:
     """Plain sentences from the numbers: what crossed a threshold and what it was worth,
     what is still red, the per-domain HR, the bridge's dollars and any inconsistency."""
@@ -462,6 +482,10 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
         row = card.get("row") or {}
         bullets.append(f"Retention Delta is not reported for {q}: too few users in a group "
                        f"(AI {row.get('rd_n_ai') or 0:,}, non-AI {row.get('rd_n_non_ai') or 0:,}).")
+    else:
+        against = retention_vs_holdout(rd["value"], (bridge or {}).get("causal") if bridge else None)
+        if against:
+            bullets.append(against + ".")
     hitl = next(m for m in card["metrics"] if m["metric"] == "hitl_per_100")
     trigger = config.metric_contract()["metrics"]["hitl_per_100"].get("trigger")
     if trigger and hitl["value"] is not None and hitl["value"] > trigger:

@@ -810,3 +810,23 @@ def test_a_threshold_crossing_worth_dollars_says_when_its_interval_is_sampling_o
     assert "change is worth +$30.0k (95% CI +$29.9k to +$30.1k, sampling only)" in tta, tta
     [rd] = [b for b in bullets if b.startswith("RΔ")]
     assert "change is worth −$4,000 (95% CI −$6,000 to −$2,000)." in rd, rd
+
+
+def test_rd_is_set_beside_the_holdout_test_of_retention():
+    # treatment − holdout 7-day retention +0.0225 [+0.0028, +0.0422] = +2.2 pts [+0.3, +4.2]
+    causal = {"retained_7d_share": {"diff": 0.0225, "ci_low": 0.0028, "ci_high": 0.0422}}
+    line = report.retention_vs_holdout(9.1, causal)
+    assert line == ("Holdout test (causal): 7-day retention +2.2 pts [+0.3, +4.2], users offered the AI against "
+                    "users never offered it; RΔ's +9.1 pts compares users who chose the AI with those who did not, "
+                    "who differ in more than the AI, and reads above it")
+    # inside the interval: nothing to contrast; a negative effect keeps its minus sign
+    assert report.retention_vs_holdout(3.0, causal).endswith("never offered it")
+    neg = {"retained_7d_share": {"diff": -0.01, "ci_low": -0.03, "ci_high": 0.01}}
+    assert "retention −1.0 pts [−3.0, +1.0]" in report.retention_vs_holdout(-8.0, neg)
+    assert report.retention_vs_holdout(-8.0, neg).endswith("reads below it")
+    assert report.retention_vs_holdout(9.1, {}) == "" and report.retention_vs_holdout(9.1, None) == ""
+    # in the summary: a bullet of its own when RΔ is reported
+    card = {"quarter": "2026Q3", "previous_quarter": "2026Q2", "has_data": True,
+            "metrics": [_m("retention_delta_pts", 9.1, "green"), _m("hitl_per_100", 1.0, "green")]}
+    bullets = report.summary_bullets(card, {**BRIDGE, "causal": causal})
+    assert line + "." in bullets
