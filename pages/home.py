@@ -21,7 +21,7 @@ def audit_banner() -> None:
     basis = ("no audit has been signed off yet, and the first fell due 8 weeks after the data begin"
              if due.get("never_signed") else "8 weeks after the last sign-off")
     if due["overdue"] and pending:  # the audit was run: what is missing is a signature
-        st.error(f"**The metric audit's sign-off is overdue**: audit {pending} is recorded and awaits sign-off "
+        st.error(f"**The metric audit's sign-off is overdue**: `{pending}` is recorded and awaits sign-off "
                  f"on the Audit page. It was due on {when} ({-due['days']} days ago: {basis}).",
                  icon=":material/event_busy:")
     elif due["overdue"]:
@@ -29,7 +29,7 @@ def audit_banner() -> None:
                  f"{basis}). Open the Audit page to run it and sign it off.", icon=":material/event_busy:")
     elif due["days"] <= 7:
         st.warning(f"**The 8-week metric audit is due** on {when} (in {due['days']} days). "
-                   + (f"Audit {pending} is recorded and awaits sign-off on the Audit page." if pending else ""),
+                   + (f"`{pending}` is recorded and awaits sign-off on the Audit page." if pending else ""),
                    icon=":material/event_upcoming:")
     else:
         st.caption(f"Next metric audit due {when} (in {due['days']} days).")

@@ -400,11 +400,11 @@ def retention_vs_holdout(rd_pts: float | None, causal: dict | None) -> str:
 
     def pts(v: float) -> str:
         return f"{v:+.1f}".replace("-", "−")
-    text = (f"Holdout test (causal): 7-day retention {pts(d)} pts [{pts(lo)}, {pts(hi)}], users offered the AI "
-            "against users never offered it")
+    text = (f"Holdout test (causal, offered vs never offered the AI): 7-day retention {pts(d)} pts "
+            f"[{pts(lo)}, {pts(hi)}]")
     if rd_pts is not None and not charts._bad(rd_pts) and not lo <= rd_pts <= hi:
-        text += (f"; RΔ's {pts(rd_pts)} pts compares users who chose the AI with those who did not, who differ in "
-                 f"more than the AI, and reads {'above' if rd_pts > hi else 'below'} it")
+        text += (f"; RΔ ({pts(rd_pts)} pts) compares users who chose the AI with those who did not and reads "
+                 f"{'above' if rd_pts > hi else 'below'} it")
     return text
 
 
@@ -792,8 +792,8 @@ def warning_effect(warnings: list[dict], ingest: pl.DataFrame | None = None) -> 
         if ingest is not None and ingest.height and "run_id" in ingest.columns and set(ingest["run_id"]) == runs:
             dup, quar, read = (int(ingest[c].sum()) for c in ("rows_deduplicated", "rows_quarantined", "rows_read"))
             if read:
-                return (f"{head}: {dup:,} exact-duplicate row{'s' if dup != 1 else ''} removed and {quar:,} "
-                        f"quarantined before this figure, of {read:,} rows read ({100 * (dup + quar) / read:.2g}%)")
+                return (f"{head}: {dup:,} duplicate and {quar:,} quarantined rows left out "
+                        f"({100 * (dup + quar) / read:.2g}% of {read:,} read)")
         return f"{head}: rows removed or quarantined before this figure"
     later = sorted({str(w.get("expectation") or "a check").replace("_", " ")
                     + (f" on {w['table']}" if w.get("table") else "") for w in warnings if not _on_rows(w)})

@@ -141,7 +141,7 @@ def test_home_scorecard_matches_cli(demo_db, app_env):
                                "order by created_at desc limit 1").fetchall()
     con.close()
     assert overdue[0].startswith("**The metric audit's sign-off is overdue**: "
-                                 f"audit {pending} is recorded and awaits sign-off"), overdue[0]
+                                 f"`{pending}` is recorded and awaits sign-off"), overdue[0]
 
 
 def test_home_tiles_carry_the_gate_warnings_on_their_inputs(demo_db, app_env):
@@ -166,8 +166,8 @@ def test_home_tiles_carry_the_gate_warnings_on_their_inputs(demo_db, app_env):
     flagged = [str(c.value) for c in at.caption if "data-quality warning" in str(c.value)]
     assert len(flagged) == 6, flagged  # one per L6 tile
     # ... saying what it means for the figure: staging removed those rows before computing it
-    assert all(f"{dups:,} exact-duplicate rows removed and {quarantined:,} quarantined before this figure, "
-               f"of {read:,} rows read ({100 * (dups + quarantined) / read:.2g}%)" in c for c in flagged), flagged
+    assert all(f"{dups:,} duplicate and {quarantined:,} quarantined rows left out "
+               f"({100 * (dups + quarantined) / read:.2g}% of {read:,} read)" in c for c in flagged), flagged
 
 
 def test_stale_data_is_said_beside_the_dates_not_on_the_tiles(demo_db, app_env, tmp_path):
@@ -378,7 +378,7 @@ def test_qbr_quarter_picker_changes_numbers(demo_db, app_env):
     [(d, lo, hi)] = con.execute("select diff, ci_low, ci_high from bridge_causal where quarter = ? "
                                 "and measure = 'retained_7d_share'", [q]).fetchall()
     con.close()
-    said = (f"Holdout test (causal): 7-day retention {100 * d:+.1f} pts [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+    said = (f"7-day retention {100 * d:+.1f} pts [{100 * lo:+.1f}, {100 * hi:+.1f}]"
             .replace("-", "−").replace("7−day", "7-day"))
     assert sum(said in str(c.value) for c in at.caption) == 1 and said in texts(at), said
     assert 100 * hi < rows[-1]["retention_delta_pts"]  # the demo's RΔ runs above it: said so

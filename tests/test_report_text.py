@@ -620,8 +620,7 @@ def test_a_tile_warning_says_what_it_means_for_the_figure():
                            "rows_read": [584_075, 978_972], "rows_kept": [584_056, 978_963],
                            "rows_deduplicated": [14, 9], "rows_quarantined": [5, 0]})
     assert report.warning_effect([{**dup, "run_id": "r1"}], ingest) == (
-        "⚠ 1 data-quality warning: 23 exact-duplicate rows removed and 5 quarantined before this figure, "
-        "of 1,563,047 rows read (0.0018%)")
+        "⚠ 1 data-quality warning: 23 duplicate and 5 quarantined rows left out (0.0018% of 1,563,047 read)")
     # another run's summary says nothing of the warned run's rows
     assert report.warning_effect([{**dup, "run_id": "r0"}], ingest).endswith("rows removed or quarantined before this figure")
     # a later stage's warning is about the data the figure rests on: named, not explained away
@@ -816,11 +815,10 @@ def test_rd_is_set_beside_the_holdout_test_of_retention():
     # treatment − holdout 7-day retention +0.0225 [+0.0028, +0.0422] = +2.2 pts [+0.3, +4.2]
     causal = {"retained_7d_share": {"diff": 0.0225, "ci_low": 0.0028, "ci_high": 0.0422}}
     line = report.retention_vs_holdout(9.1, causal)
-    assert line == ("Holdout test (causal): 7-day retention +2.2 pts [+0.3, +4.2], users offered the AI against "
-                    "users never offered it; RΔ's +9.1 pts compares users who chose the AI with those who did not, "
-                    "who differ in more than the AI, and reads above it")
+    assert line == ("Holdout test (causal, offered vs never offered the AI): 7-day retention +2.2 pts [+0.3, +4.2]; "
+                    "RΔ (+9.1 pts) compares users who chose the AI with those who did not and reads above it")
     # inside the interval: nothing to contrast; a negative effect keeps its minus sign
-    assert report.retention_vs_holdout(3.0, causal).endswith("never offered it")
+    assert report.retention_vs_holdout(3.0, causal).endswith("7-day retention +2.2 pts [+0.3, +4.2]")
     neg = {"retained_7d_share": {"diff": -0.01, "ci_low": -0.03, "ci_high": 0.01}}
     assert "retention −1.0 pts [−3.0, +1.0]" in report.retention_vs_holdout(-8.0, neg)
     assert report.retention_vs_holdout(-8.0, neg).endswith("reads below it")
