@@ -192,7 +192,7 @@ with tabs[4], part("alignment"):
 with tabs[5], part("guardrail and tier"):
     if tabs[5].open:
         for g in f.get("guardrails") or []:
-            st.markdown(report.guardrail_line(g))
+            st.markdown(report.guardrail_line(g, win))
             if g.get("per_domain"):
                 st.dataframe(report.guardrail_domains_frame(g), hide_index=True)
         tiers = f.get("tier_agreement") or {}

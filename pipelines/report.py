@@ -614,9 +614,11 @@ def what_if_interval(res: dict) -> str:
     return f"95% CI {charts.fmt_usd_range(lo, hi)}, from the chain's edge intervals (the assumptions' own uncertainty is not in it)."
 
 
-def guardrail_line(g: dict) -> str:
+def guardrail_line(g: dict, window: dict | None = None) -> str:
     """An audit guardrail (or efficiency bar) in display units and words: the limit, the
-    overall value, and where it broke ("violated in billing" when only a domain did)."""
+    overall value, and where it broke ("violated in billing" when only a domain did).
+    `window` ({"start", "end"}: the audit window) is named beside the value: the same metric
+    on Home and QBR is the quarter's ($0.0039 there, $0.0041 over the audit's 8 weeks)."""
     met = g.get("metric")
     if met in charts.SHORT:  # display units, and enough decimals to tell the value from the limit
         value, limit = charts.fmt_beside(met, g.get("value"), g.get("limit"))
@@ -626,8 +628,12 @@ def guardrail_line(g: dict) -> str:
         where = f"⚠ violated in {', '.join(g['domains_violated'])} (per domain, below)"
     else:
         where = "⚠ violated" if g.get("violated") else "✔ held"
+    span = ""
+    if window and window.get("start") and window.get("end"):
+        a, b = (dt.date.fromisoformat(str(window[k])[:10]) for k in ("start", "end"))
+        span = f" over the audit window ({a:%b %-d} – {b:%b %-d})"
     return (f"**{charts.SHORT.get(met, met)}** ({g.get('role')}) {charts.OPS.get(g.get('op'), g.get('op'))} "
-            f"{limit}: value {value} overall — {where}. {g.get('note', '')}").rstrip()
+            f"{limit}: value {value} overall{span} — {where}. {g.get('note', '')}").rstrip()
 
 
 def guardrail_domains_frame(g: dict) -> pl.DataFrame:

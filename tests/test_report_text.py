@@ -367,6 +367,9 @@ def test_guardrail_line_names_where_it_broke():
             "violated": True, "overall_violated": True, "domains_violated": [], "note": ""}
     # $0.0040245 against $0.004 printed "$0.0040 … $0.0040": one more decimal tells them apart
     assert report.guardrail_line(cpvo) == "**CPVO** (efficiency) ≤ $0.00400: value $0.00402 overall — ⚠ violated."
+    # the audit window beside the value: the quarter's CPVO on Home and QBR is another window's
+    assert report.guardrail_line(cpvo, {"start": "2026-08-03", "end": "2026-09-27T00:00:00"}) == (
+        "**CPVO** (efficiency) ≤ $0.00400: value $0.00402 overall over the audit window (Aug 3 – Sep 27) — ⚠ violated.")
 
 
 def test_fmt_beside_adds_decimals_only_until_two_numbers_differ():
