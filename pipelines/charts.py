@@ -977,7 +977,7 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
                 text += f"<br>{_wrap(value_line, 24)}"
                 cf = nd.get("counterfactual")
                 if not _bad(cf) and cf != 0:  # the level beside its holdout value: the P&L box is their gap
-                    text += f"<br><span style='font-size:13px'>holdout: {fmt_num(cf)}</span>"
+                    text += f"<br><span style='font-size:13px'>holdout, scaled: {fmt_num(cf)}</span>"
         if last and not _bad(chain.get("usd_impact")):
             # the P&L box holds the quarter's impact, not a level like the boxes before it:
             # its line says against what, and the interval says when it is sampling only

@@ -754,8 +754,8 @@ def test_a_diagram_box_shows_its_holdout_value_and_the_caption_says_how_to_read_
                        {"node": "support_cost_usd", "label": "Support cost", "value": 70_156.0,
                         "counterfactual": 77_405.8}]}
     boxes = [a.text for a in charts.chain_diagram(chain).layout.annotations if not a.showarrow and a.y == 0.45]
-    assert boxes[1].split("<br>")[-1] == "<span style='font-size:13px'>holdout: 1,613</span>"
-    assert "holdout:" not in boxes[0] and "holdout:" not in boxes[2].replace("vs holdout", "")
+    assert boxes[1].split("<br>")[-1] == "<span style='font-size:13px'>holdout, scaled: 1,613</span>"
+    assert "holdout," not in boxes[0] and "holdout," not in boxes[2]
     cap = report.diagram_caption(chain)
     assert "with the holdout's beside them" in cap and "P&L impact against the holdout" in cap
     alone = {**chain, "impact_method": ALONE, "nodes": [{**n, "counterfactual": 0.0} for n in chain["nodes"]]}
