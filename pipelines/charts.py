@@ -1280,12 +1280,9 @@ def decay_small_multiples(decay: dict, weekly: pl.DataFrame | None = None,
         if vals:
             pad = (max(vals) - min(vals)) * 0.15 or 1
             f.axis(f"yaxis{_ax(n)}", range=[min(vals) - pad, max(vals) + pad])
-        # ticks on Mondays (a quarter's first week may start mid-week: its point is the quarter's
-        # first day), every fourth week: at 1280 px a panel is about 210 px wide, where two-weekly
-        # labels turned on their side and ran into the titles of the row below
-        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d", tickangle=0, tickfont=dict(size=12),
-               tick0=str(starts[0] - dt.timedelta(days=starts[0].weekday())) if starts else None,
-               dtick=28 * 86_400_000, title=dict(text="week starting (UTC)") if i >= 3 else None)
+        # ticks on the weeks' Mondays (the audit window is whole ISO weeks), every other week
+        f.axis(f"xaxis{_ax(n)}", type="date", tickformat="%b %d", tick0=x[0] if x else None,
+               dtick=14 * 86_400_000, title=dict(text="week starting (UTC)") if i >= 3 else None)
     return f.build(title, height=680, margin=dict(l=60, r=20, t=150, b=60))
 
 
