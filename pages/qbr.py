@@ -110,14 +110,9 @@ st.subheader("Hallucination rate by domain")
 hr_title = f"Hallucination rate by domain — {quarter} (95% CI; 3% green bar, 5% red line)"  # the PDF's heading
 fig_hr = charts.hr_by_domain(hr_df, f"Hallucination rate by domain — {quarter}<br>"
                                     "<sup>95% intervals; 3% green bar, 5% red line</sup>")
-hr_table = hr_df.select(
-    "domain", "interactions", "adjudicated", "hallucinated",
-    (pl.col("hr") * 100).round(2).alias("hr_pct"), (pl.col("hr_ci_low") * 100).round(2).alias("ci_low_pct"),
-    (pl.col("hr_ci_high") * 100).round(2).alias("ci_high_pct"), (pl.col("coverage") * 100).round(1).alias("coverage_pct"),
-    pl.col("status").map_elements(charts.status_text, return_dtype=pl.Utf8).alias("status")) if hr_df.height else hr_df
-ui.chart(fig_hr, f"hr_by_domain_{quarter}", key="hr_domain", data=hr_table)
+ui.chart(fig_hr, f"hr_by_domain_{quarter}", key="hr_domain", data=report.hr_domains_frame(hr_df, for_csv=True))
 figures.append((hr_title, fig_hr))
-tables.insert(0, ("HR by domain (%)", hr_table))
+tables.insert(0, (f"Hallucination rate by domain — {quarter}", report.hr_domains_frame(hr_df)))
 
 # ---------------------------------------------------------------- export
 with top[1]:

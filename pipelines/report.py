@@ -614,6 +614,29 @@ def what_if_interval(res: dict) -> str:
     return f"95% CI {charts.fmt_usd_range(lo, hi)}, from the chain's edge intervals (the assumptions' own uncertainty is not in it)."
 
 
+def hr_domains_frame(df: pl.DataFrame, for_csv: bool = False) -> pl.DataFrame:
+    """HR by domain as the chart orders it (highest first): for print, the rate and its 95%
+    interval in percent, the status in words, counts with thousands separators and the share
+    adjudicated; `for_csv`: the same rows with every number in full (percent, not rounded)."""
+    if df is None or df.is_empty():
+        return pl.DataFrame()
+    df = df.sort("hr", descending=True, nulls_last=True)
+    if for_csv:
+        return df.select("domain", "interactions", "adjudicated", "hallucinated",
+                         (pl.col("hr") * 100).alias("hr_pct"), (pl.col("hr_ci_low") * 100).alias("hr_ci_low_pct"),
+                         (pl.col("hr_ci_high") * 100).alias("hr_ci_high_pct"),
+                         (pl.col("coverage") * 100).alias("adjudicated_pct"), "status")
+
+    def pct(v, digits=2):
+        return "n/a" if charts._bad(v) else f"{100 * v:.{digits}f}%"
+    return pl.DataFrame([{
+        "domain": r["domain"], "HR": pct(r["hr"]),
+        "95% CI": "n/a" if charts._bad(r["hr_ci_low"]) else f"{pct(r['hr_ci_low'])} – {pct(r['hr_ci_high'])}",
+        "status": charts.status_text(r["status"]), "adjudicated": f"{r['adjudicated']:,}",
+        "interactions": f"{r['interactions']:,}", "share adjudicated": pct(r["coverage"], 1),
+    } for r in df.iter_rows(named=True)])
+
+
 def guardrail_line(g: dict, window: dict | None = None) -> str:
     """An audit guardrail (or efficiency bar) in display units and words: the limit, the
     overall value, and where it broke ("violated in billing" when only a domain did).
@@ -1024,7 +1047,9 @@ def qbr_pdf(quarter: str, scorecard_table: pl.DataFrame, bullets: list[str],
     doc.bullets(bullets)
     for name, fig in figures or []:
         doc.pdf.add_page()
-        doc.h(name, 13)
+        title = getattr(getattr(getattr(fig, "layout", None), "title", None), "text", None) or ""
+        if not (images and title.startswith(name)):  # else the chart's image heads the page with it
+            doc.h(name, 13)
         if images:
             try:
                 doc.image(png_bytes(fig, width=1100, scale=2))

@@ -831,3 +831,31 @@ def test_rd_is_set_beside_the_holdout_test_of_retention():
             "metrics": [_m("retention_delta_pts", 9.1, "green"), _m("hitl_per_100", 1.0, "green")]}
     bullets = report.summary_bullets(card, {**BRIDGE, "causal": causal})
     assert line + "." in bullets
+
+
+def test_hr_by_domain_table_reads_like_its_chart():
+    # two domains, billing first (higher HR, as the chart sorts them); 0.0650 = 6.50%,
+    # interval 5.93–7.10%, 39,442 adjudicated of 40,610 = 97.1%
+    df = pl.DataFrame({"domain": ["sql", "billing"], "interactions": [5_000, 40_610], "adjudicated": [4_850, 39_442],
+                       "hallucinated": [97, 2_564], "hr": [0.02, 0.0650], "hr_ci_low": [0.0165, 0.0593],
+                       "hr_ci_high": [0.0243, 0.0710], "coverage": [0.97, 39_442 / 40_610], "status": ["green", "red"]})
+    shown = report.hr_domains_frame(df)
+    assert shown.columns == ["domain", "HR", "95% CI", "status", "adjudicated", "interactions", "share adjudicated"]
+    assert shown.row(0) == ("billing", "6.50%", "5.93% – 7.10%", "✖ Red", "39,442", "40,610", "97.1%")
+    assert shown.row(1)[:2] == ("sql", "2.00%")
+    csv = report.hr_domains_frame(df, for_csv=True)
+    assert csv["domain"].to_list() == ["billing", "sql"] and csv["hr_pct"][0] == 6.5
+    assert report.hr_domains_frame(pl.DataFrame()).is_empty()
+
+
+def test_pdf_heads_a_chart_page_once():
+    import io
+
+    import plotly.graph_objects as go
+    from pypdf import PdfReader
+
+    fig = go.Figure(layout={"title": {"text": "Weekly L6 trend — 2026Q3"}})
+    without = report.qbr_pdf("2026Q3", pl.DataFrame({"metric": ["TCR"]}), [], [("Weekly L6 trend — 2026Q3", fig)],
+                             images=False)
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(without)).pages)
+    assert text.count("Weekly L6 trend — 2026Q3") == 1  # no image: the heading names the chart
