@@ -177,17 +177,19 @@ with tabs[3], part("anti-gaming"):
                  "audit_gaming", key="gaming",
                  data=pl.DataFrame(gaming) if gaming else None)
         for g in gaming:
-            (st.warning if g.get("flag") else st.caption)(f"{g.get('primary')} vs {g.get('counter_label') or g.get('counter')}: "
-                                                          f"{g.get('note', '')}")
+            (st.warning if g.get("flag") else st.caption)(
+                f"{report.plain_names(g.get('primary'))} vs {g.get('counter_label') or report.plain_names(g.get('counter'))}: "
+                f"{report.plain_names(g.get('note', ''))}")
 with tabs[4], part("alignment"):
     if tabs[4].open:
         align = f.get("alignment") or {}
         ui.chart(charts.alignment_scatter(align), "audit_alignment", key="alignment")
+        note = report.plain_names(align.get("note", "")) if align else ""
         if align and align.get("inconclusive"):  # the note starts with "inconclusive: …"
-            st.info(f"{align.get('note', '')[:1].upper()}{align.get('note', '')[1:]}", icon=":material/help:")
+            st.info(f"{note[:1].upper()}{note[1:]}", icon=":material/help:")
         elif align:
             (st.success if align.get("aligned") else st.warning)(
-                f"{'Aligned' if align.get('aligned') else 'Not aligned'}: {align.get('note', '')}",  # the icon says it
+                f"{'Aligned' if align.get('aligned') else 'Not aligned'}: {note}",  # the icon says it
                 icon=":material/check_circle:" if align.get("aligned") else ":material/warning:")
 with tabs[5], part("guardrail and tier"):
     if tabs[5].open:

@@ -126,7 +126,7 @@ if "retention_delta_pts" in metrics:
             st.caption(f"RΔ{' (' + name + ')' if name else ''} is insufficient data in "
                        f"{df['retention_delta_pts'].null_count()} of {df.height} periods: each group needs at least "
                        f"{config.metric_contract()['retention']['min_group_size']} users whose 7-day window "
-                       "has ended (see rd_n_ai / rd_n_non_ai in the table).")
+                       "has ended (see RΔ AI users and RΔ non-AI users in the table).")
 
 # ------------------------------------------------------------------ the numbers shown
 extra = {"hr": ["hr_coverage"], "tta_p50_s": ["tta_p90_s", "tta_n"],
@@ -157,7 +157,15 @@ colcfg["hr_coverage"] = st.column_config.NumberColumn("HR coverage", format="per
 colcfg["tta_p90_s"] = st.column_config.NumberColumn("TTA p90", format="%.2f s")
 colcfg["rd_ci_low"] = st.column_config.NumberColumn("RΔ 95% CI low", format="%+.2f pts")
 colcfg["rd_ci_high"] = st.column_config.NumberColumn("RΔ 95% CI high", format="%+.2f pts")
-colcfg["ce_n"] = st.column_config.NumberColumn("corrected or escalated", format="%d")
+colcfg["ce_n"] = st.column_config.NumberColumn("corrected or escalated", format="localized")
+colcfg["rd_n_ai"] = st.column_config.NumberColumn("RΔ AI users", format="localized",
+                                                  help="Users of the AI feature in the period whose 7-day window has ended")
+colcfg["rd_n_non_ai"] = st.column_config.NumberColumn("RΔ non-AI users", format="localized",
+                                                      help="Active users who did not use the AI feature in the period "
+                                                           "and whose 7-day window has ended")
+colcfg["tta_n"] = st.column_config.NumberColumn("TTA outputs", format="localized",
+                                                help="Valid outputs with a verification time (TTA's sample)")
+colcfg["tickets"] = st.column_config.NumberColumn("tickets", format="localized")
 colcfg["interactions"] = st.column_config.NumberColumn("interactions", format="localized")  # 13,170
 colcfg.update({f"{m}_status": st.column_config.TextColumn(f"{charts.SHORT[m]} status") for m in l6_shown})
 bridge_shown = [m for m in metrics if m not in config.METRICS]

@@ -7,6 +7,7 @@ import atexit
 import datetime as dt
 import json
 import math
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -635,6 +636,19 @@ def hr_domains_frame(df: pl.DataFrame, for_csv: bool = False) -> pl.DataFrame:
         "status": charts.status_text(r["status"]), "adjudicated": f"{r['adjudicated']:,}",
         "interactions": f"{r['interactions']:,}", "share adjudicated": pct(r["coverage"], 1),
     } for r in df.iter_rows(named=True)])
+
+
+# the audit's stored notes name metrics and counter-metrics by their ids ("tcr did not
+# improve, so requery_rate worsening …"): on a page they read by name
+AUDIT_NAMES = {**{m: charts.SHORT[m] for m in config.METRICS}, "support_contacts_per_1k": "support contacts per 1,000",
+               "requery_rate": "re-query rate", "completed_escalation_rate": "escalations after completion",
+               "hr_coverage": "HR coverage"}
+_AUDIT_ID = re.compile(r"\b(" + "|".join(sorted(map(re.escape, AUDIT_NAMES), key=len, reverse=True)) + r")\b")
+
+
+def plain_names(text: str) -> str:
+    """An audit note with its metric ids as names ("tcr" → "TCR", "requery_rate" → "re-query rate")."""
+    return _AUDIT_ID.sub(lambda m: AUDIT_NAMES[m.group(1)], str(text or ""))
 
 
 def guardrail_line(g: dict, window: dict | None = None) -> str:

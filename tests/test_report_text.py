@@ -859,3 +859,13 @@ def test_pdf_heads_a_chart_page_once():
                              images=False)
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(without)).pages)
     assert text.count("Weekly L6 trend — 2026Q3") == 1  # no image: the heading names the chart
+
+
+def test_audit_notes_read_metric_names_not_ids():
+    note = ("no sign of gaming: tcr did not improve, so requery_rate worsening beyond noise is not its price; "
+            "hr_coverage held, hr and cpvo_usd too (−0.667 → −0.196 contacts per 1,000 per point of tcr)")
+    assert report.plain_names(note) == (
+        "no sign of gaming: TCR did not improve, so re-query rate worsening beyond noise is not its price; "
+        "HR coverage held, HR and CPVO too (−0.667 → −0.196 contacts per 1,000 per point of TCR)")
+    assert report.plain_names("thrash and hrs stay") == "thrash and hrs stay"  # whole ids only
+    assert report.plain_names(None) == ""
