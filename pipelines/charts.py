@@ -1003,7 +1003,8 @@ def chain_diagram(chain: dict, title: str | None = None) -> go.Figure:
                  f"<span style='font-size:11px'>{_wrap(s.get('unit', ''), 30)}</span>")
         f.annotations.append(dict(x=(x0 + x1) / 2, y=0.9, xref="x", yref="y", text=label, showarrow=False,
                                   font=dict(size=13, color="#323f4b"), align="center",
-                                  hovertext=s.get("basis") or None))
+                                  # wrapped: one long line ran past the chart on both sides
+                                  hovertext=_wrap(s["basis"], 60) if s.get("basis") else None))
     f.axis("xaxis", visible=False, range=x_range)
     f.axis("yaxis", visible=False, range=[0.0, 1.12])
     return f.build(title or f"{chain.get('name', 'Chain')}", height=340, showlegend=False,

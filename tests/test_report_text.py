@@ -753,6 +753,12 @@ def test_a_diagram_box_shows_its_holdout_value_and_the_caption_says_how_to_read_
                         "counterfactual": 1612.6},
                        {"node": "support_cost_usd", "label": "Support cost", "value": 70_156.0,
                         "counterfactual": 77_405.8}]}
+    chain["steps"][0]["basis"] = ("WLS of agent hours on tcr across 81 week x segment cells (weights: interactions; "
+                                  "HC1 errors; segment fixed effects)")
+    arrows = [a for a in charts.chain_diagram(chain).layout.annotations if a.hovertext]
+    # an arrow's basis on hover, in lines of about 60 characters (one line ran past the chart)
+    assert [a.hovertext.replace("<br>", " ") for a in arrows] == [chain["steps"][0]["basis"]]
+    assert max(len(x) for x in arrows[0].hovertext.split("<br>")) <= 60 < len(chain["steps"][0]["basis"])
     boxes = [a.text for a in charts.chain_diagram(chain).layout.annotations if not a.showarrow and a.y == 0.45]
     assert boxes[1].split("<br>")[-1] == "<span style='font-size:13px'>holdout, scaled: 1,613</span>"
     assert "holdout," not in boxes[0] and "holdout," not in boxes[2]
