@@ -184,6 +184,7 @@ with tabs[4], part("alignment"):
     if tabs[4].open:
         align = f.get("alignment") or {}
         ui.chart(charts.alignment_scatter(align), "audit_alignment", key="alignment")
+        st.caption(report.ALIGNMENT_MEASURE_NOTE)
         note = report.plain_names(align.get("note", "")) if align else ""
         if align and align.get("inconclusive"):  # the note starts with "inconclusive: …"
             st.info(f"{note[:1].upper()}{note[1:]}", icon=":material/help:")

@@ -646,6 +646,12 @@ AUDIT_NAMES = {**{m: charts.SHORT[m] for m in config.METRICS}, "support_contacts
 _AUDIT_ID = re.compile(r"\b(" + "|".join(sorted(map(re.escape, AUDIT_NAMES), key=len, reverse=True)) + r")\b")
 
 
+ALIGNMENT_MEASURE_NOTE = (
+    "Support contacts per 1,000 AI interactions here are weekly: the tickets filed in an ISO week by users who "
+    "used the AI that week, per 1,000 of that week's AI interactions. The Bridge page's figure of the same name "
+    "is the quarter's, over the treatment group's users and all their tickets, so the two read differently.")
+
+
 def plain_names(text: str) -> str:
     """An audit note with its metric ids as names ("tcr" → "TCR", "requery_rate" → "re-query rate")."""
     return _AUDIT_ID.sub(lambda m: AUDIT_NAMES[m.group(1)], str(text or ""))

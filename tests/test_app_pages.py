@@ -1060,3 +1060,5 @@ def test_audit_notes_name_metrics_not_ids(demo_db, app_env):
         no_failure(at)
         body = texts(at)
         assert "TCR" in body and not re.search(r"\b(tcr|requery_rate|hr_coverage|cpvo_usd)\b", body), (tab, body[-800:])
+    # the alignment's behavior measure is the audit's weekly one, said apart from the Bridge's
+    assert "tickets filed in an ISO week by users who used the AI that week" in body
