@@ -3,8 +3,9 @@
 Generates N interactions of demo telemetry as Parquet (in a child process, so the
 generator's memory does not count), then in this process times (1) one hand-written
 DuckDB query computing TCR, TTA p50/p90 and CPVO by quarter × feature straight from
-the Parquet (the practical limit), (2) the copy floor: the source tables copied as they
-are into a DuckDB file, and (3) the whole `run` with its stages and gates.
+the Parquet (the practical limit: the fastest of three runs), (2) the whole `run` with
+its stages and gates, and (3) the copy floor: the source tables copied as they are into
+a DuckDB file (after the run, so the run's peak memory is its own).
 The source files are read once before either timing (the OS file cache is warm for both).
 Prints JSON; peak_rss_mb is this process's peak resident memory.
 """
@@ -69,17 +70,27 @@ def machine_reference() -> dict:
     return out
 
 
-def limit_query(source: Path) -> tuple[float, int]:
-    con = warehouse.connect()
-    t0 = time.perf_counter()
-    rows = warehouse.run_query(con, "queries/bench_limit.sql", {
-        "interactions": _glob(source, "interactions"),
-        "adjudications": _glob(source, "adjudications"),
-        "infra_costs": _glob(source, "infra_costs"),
-    }).fetchall()
-    elapsed = time.perf_counter() - t0
-    con.close()
-    return elapsed, len(rows)
+LIMIT_RUNS = 3
+
+
+def limit_query(source: Path, runs: int = LIMIT_RUNS) -> tuple[float, int, list[float]]:
+    """The practical limit: the fastest of `runs` executions of the one hand-written query
+    (each on a fresh connection with the pipeline's settings). A single timing moved between
+    2.7 and 5.1 s on this VM within a day, and the ratio with it; the fastest is the
+    machine's best for that query. Returns (fastest seconds, rows, every run's seconds)."""
+    times, n_rows = [], 0
+    for _ in range(max(1, runs)):
+        con = warehouse.connect()
+        t0 = time.perf_counter()
+        rows = warehouse.run_query(con, "queries/bench_limit.sql", {
+            "interactions": _glob(source, "interactions"),
+            "adjudications": _glob(source, "adjudications"),
+            "infra_costs": _glob(source, "infra_costs"),
+        }).fetchall()
+        times.append(time.perf_counter() - t0)
+        con.close()
+        n_rows = len(rows)
+    return min(times), n_rows, times
 
 
 def copy_floor(source: Path, work: Path) -> tuple[float, dict]:
@@ -127,7 +138,7 @@ def run_bench(n: int, workdir: Path | None = None, seed: int = 11, also_without_
         generate_s = time.perf_counter() - t0
 
         _warm_file_cache(source)
-        limit_s, limit_rows = limit_query(source)
+        limit_s, limit_rows, limit_runs = limit_query(source)
 
         db = work / f"bench_{n}.duckdb"
         # a fresh warehouse each time: a kept one would carry its recorded audit over and
@@ -144,7 +155,8 @@ def run_bench(n: int, workdir: Path | None = None, seed: int = 11, also_without_
         out = {
             "interactions": n,
             "machine": machine_reference(),
-            "limit_s": round(limit_s, 3),
+            "limit_s": round(limit_s, 3),  # the fastest of LIMIT_RUNS
+            "limit_runs_s": [round(t, 3) for t in limit_runs],
             "run_s": round(run_s, 3),
             "ratio": round(run_s / limit_s, 3),
             # what copying the source's rows into a DuckDB file costs, before any check or metric

@@ -497,3 +497,19 @@ def test_bench_copy_floor_copies_every_source_row(tmp_path):
     expected = {f.stem: pq.ParquetFile(f).metadata.num_rows for f in src.glob("*.parquet")}
     assert rows == expected and rows["interactions"] > 1000
     assert seconds > 0 and not (tmp_path / "copy_floor.duckdb").exists()
+
+
+def test_bench_limit_is_the_fastest_of_its_runs_over_every_quarter_and_feature(tmp_path):
+    # the limit query's rows: one per quarter × feature of the source interactions (counted
+    # here with polars from the Parquet), its time the fastest of the runs it made
+    import polars as pl
+
+    from pipelines import bench
+
+    src = tmp_path / "src"
+    demo_data.generate(src, seed=5, users=300, days=120)
+    fastest, n_rows, times = bench.limit_query(src, runs=2)
+    pairs = (pl.read_parquet(src / "interactions.parquet")
+             .select(pl.col("ts").dt.replace_time_zone(None).dt.truncate("1q"), "feature").unique())
+    assert n_rows == pairs.height and pairs["ts"].n_unique() == 2  # 120 days span two quarters
+    assert len(times) == 2 and fastest == min(times)
