@@ -139,7 +139,8 @@ def scorecard_metrics(card: dict, key: str) -> None:
             if extra:
                 st.caption(extra)
             if m["metric"] == "retention_delta_pts" and m["value"] is not None:
-                against = report.retention_vs_holdout(m["value"], da.bridge_report(card["quarter"]).get("causal"))
+                against = report.retention_vs_holdout(da.bridge_report(card["quarter"]).get("causal"),
+                                                      bool(card.get("to_date")))
                 if against:
                     st.caption(against)
             warned = da.metric_warnings(m["metric"])

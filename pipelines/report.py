@@ -389,24 +389,23 @@ def _fmt_ci(lo, hi, chain: dict | None = None) -> str:
     return f" (95% CI {charts.fmt_usd_range(lo, hi)}{only})"
 
 
-def retention_vs_holdout(rd_pts: float | None, causal: dict | None) -> str:
-    """RΔ beside the holdout test's 7-day retention (the bridge's causal measure
-    `retained_7d_share`, treatment − holdout, intention-to-treat), in words; "" without it.
-    RΔ compares the users who chose the AI with those who did not, who differ in more than
-    the AI; the holdout test compares users offered it with users never offered it."""
+def retention_vs_holdout(causal: dict | None, to_date: bool = False) -> str:
+    """The holdout test's 7-day retention (the bridge's causal measure `retained_7d_share`,
+    treatment − holdout, intention-to-treat) in words, to read beside RΔ; "" without it.
+    The two answer different questions, so neither is called above or below the other: the
+    holdout test averages over every user offered the AI, those who never used it included;
+    RΔ compares the users who used it with those who did not, a self-selected split."""
     r = (causal or {}).get("retained_7d_share") or {}
     if any(charts._bad(r.get(k)) for k in ("diff", "ci_low", "ci_high")):
         return ""
     d, lo, hi = (100 * float(r[k]) for k in ("diff", "ci_low", "ci_high"))
 
     def pts(v: float) -> str:
-        return f"{v:+.1f}".replace("-", "−")
-    text = (f"Holdout test (causal, offered vs never offered the AI): 7-day retention {pts(d)} pts "
-            f"[{pts(lo)}, {pts(hi)}]")
-    if rd_pts is not None and not charts._bad(rd_pts) and not lo <= rd_pts <= hi:
-        text += (f"; RΔ ({pts(rd_pts)} pts) compares users who chose the AI with those who did not and reads "
-                 f"{'above' if rd_pts > hi else 'below'} it")
-    return text
+        return "0.0" if round(v, 1) == 0 else f"{v:+.1f}".replace("-", "−")
+    zero = ", not distinguishable from 0" if lo <= 0 <= hi else ""
+    return (f"Holdout test{' (quarter to date)' if to_date else ''}: 7-day retention {pts(d)} pts "
+            f"[{pts(lo)}, {pts(hi)}]{zero} for users offered the AI, whether they used it or not, against users "
+            "never offered it (causal); RΔ compares users who used the AI with those who did not")
 
 
 def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataFrame | None = None) -> list[str]:
@@ -484,7 +483,7 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
         bullets.append(f"Retention Delta is not reported for {q}: too few users in a group "
                        f"(AI {row.get('rd_n_ai') or 0:,}, non-AI {row.get('rd_n_non_ai') or 0:,}).")
     else:
-        against = retention_vs_holdout(rd["value"], (bridge or {}).get("causal") if bridge else None)
+        against = retention_vs_holdout((bridge or {}).get("causal") if bridge else None, bool(card.get("to_date")))
         if against:
             bullets.append(against + ".")
     hitl = next(m for m in card["metrics"] if m["metric"] == "hitl_per_100")

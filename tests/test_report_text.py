@@ -823,20 +823,21 @@ def test_a_threshold_crossing_worth_dollars_says_when_its_interval_is_sampling_o
 def test_rd_is_set_beside_the_holdout_test_of_retention():
     # treatment − holdout 7-day retention +0.0225 [+0.0028, +0.0422] = +2.2 pts [+0.3, +4.2]
     causal = {"retained_7d_share": {"diff": 0.0225, "ci_low": 0.0028, "ci_high": 0.0422}}
-    line = report.retention_vs_holdout(9.1, causal)
-    assert line == ("Holdout test (causal, offered vs never offered the AI): 7-day retention +2.2 pts [+0.3, +4.2]; "
-                    "RΔ (+9.1 pts) compares users who chose the AI with those who did not and reads above it")
-    # inside the interval: nothing to contrast; a negative effect keeps its minus sign
-    assert report.retention_vs_holdout(3.0, causal).endswith("7-day retention +2.2 pts [+0.3, +4.2]")
+    line = report.retention_vs_holdout(causal)
+    assert line == ("Holdout test: 7-day retention +2.2 pts [+0.3, +4.2] for users offered the AI, whether they "
+                    "used it or not, against users never offered it (causal); RΔ compares users who used the AI "
+                    "with those who did not")
+    # an interval across 0 says so; a negative effect keeps its minus sign; a quarter to date is named
     neg = {"retained_7d_share": {"diff": -0.01, "ci_low": -0.03, "ci_high": 0.01}}
-    assert "retention −1.0 pts [−3.0, +1.0]" in report.retention_vs_holdout(-8.0, neg)
-    assert report.retention_vs_holdout(-8.0, neg).endswith("reads below it")
-    assert report.retention_vs_holdout(9.1, {}) == "" and report.retention_vs_holdout(9.1, None) == ""
+    assert "7-day retention −1.0 pts [−3.0, +1.0], not distinguishable from 0 for users" in \
+        report.retention_vs_holdout(neg)
+    assert report.retention_vs_holdout(causal, to_date=True).startswith("Holdout test (quarter to date): ")
+    assert report.retention_vs_holdout({}) == "" and report.retention_vs_holdout(None) == ""
+    assert report.retention_vs_holdout({"retained_7d_share": {"diff": float("nan"), "ci_low": 0, "ci_high": 1}}) == ""
     # in the summary: a bullet of its own when RΔ is reported
     card = {"quarter": "2026Q3", "previous_quarter": "2026Q2", "has_data": True,
             "metrics": [_m("retention_delta_pts", 9.1, "green"), _m("hitl_per_100", 1.0, "green")]}
-    bullets = report.summary_bullets(card, {**BRIDGE, "causal": causal})
-    assert line + "." in bullets
+    assert line + "." in report.summary_bullets(card, {**BRIDGE, "causal": causal})
 
 
 def test_hr_by_domain_table_reads_like_its_chart():
