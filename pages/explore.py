@@ -117,9 +117,7 @@ ui.chart(fig, f"explore_{grain}_{ui.slug(filter_words)}", key="explore")
 if support_cut:
     st.caption(f"{', '.join(charts.SHORT[m] for m in support_cut)}: {da.SUPPORT_NOTE}")
 for m in metrics:
-    warned = da.metric_warnings(m)
-    if warned:
-        st.caption(f"{charts.SHORT[m]}: :orange[{report.warning_effect(warned, da.ingest_summary())}]", help=report.warning_help(warned))
+    ui.warning_caption(m, prefix=f"{charts.SHORT[m]}: ")
 if "retention_delta_pts" in metrics:
     for name, _, df in frames:
         if not df.is_empty() and df["retention_delta_pts"].null_count():

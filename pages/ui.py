@@ -143,9 +143,20 @@ def scorecard_metrics(card: dict, key: str) -> None:
                                                       bool(card.get("to_date")))
                 if against:
                     st.caption(against)
-            warned = da.metric_warnings(m["metric"])
-            if warned:
-                st.caption(f":orange[{report.warning_effect(warned, da.ingest_summary())}]", help=report.warning_help(warned))
+            warning_caption(m["metric"])
+
+
+def warning_caption(metric: str, prefix: str = "") -> None:
+    """The served run's gate warnings on a figure's inputs, in orange words with the details
+    on hover; nothing when there are none. The row counts come from the warned run's ingest
+    summary, over the tables the figure reads."""
+    warned = da.metric_warnings(metric)
+    if not warned:
+        return
+    runs = {w.get("run_id") for w in warned}
+    ingest = da.ingest_summary(run_id=runs.pop()) if len(runs) == 1 else None
+    st.caption(f"{prefix}:orange[{report.warning_effect(warned, ingest, da.metric_inputs(metric))}]",
+               help=report.warning_help(warned))
 
 
 def _extra_line(metric: str, row: dict | None) -> str | None:

@@ -596,6 +596,14 @@ def metric_warnings(metric: str, db: str | Path | None = None) -> list[dict]:
     return [w for w in served_warnings(db=db) if metric in w["metrics"]]
 
 
+def metric_inputs(metric: str) -> tuple[str, ...]:
+    """The telemetry tables an L6 metric (metric_contract.toml `inputs`) or a bridge measure
+    (bridge_metrics.INPUTS) is computed from."""
+    if metric in config.METRICS:
+        return tuple(config.metric_contract()["metrics"][metric].get("inputs", []))
+    return tuple(_module("bridge_metrics").INPUTS.get(metric, ()))
+
+
 def freshness(db: str | Path | None = None) -> dict | None:
     """When a served gate warning says the data stop short of the run (`applies_to` =
     "data_span", e.g. freshness_ts): {last_date, as_of, days, warnings}; None otherwise.

@@ -823,14 +823,16 @@ def audit_history_frame(history: list[dict], for_csv: bool = False) -> pl.DataFr
                          for h in history], schema={**{label: pl.Utf8 for label in cols.values()}, "flagged": pl.Utf8})
 
 
-def warning_effect(warnings: list[dict], ingest: pl.DataFrame | None = None) -> str:
+def warning_effect(warnings: list[dict], ingest: pl.DataFrame | None = None,
+                   inputs: list[str] | tuple[str, ...] | None = None) -> str:
     """What gate warnings on a figure's inputs mean for the figure, in words. A warning of
     the raw or staging suite is about rows staging removed (exact duplicates) or
     quarantined with a reason: the figure is computed without them, and the feed needs a
     look; with the warned run's ingest summary (`ingest`: rows read, de-duplicated and
-    quarantined per table) the line says how many, and what share of the rows read. A
-    later stage's warning (e.g. days without interactions) is about the data the figure
-    is computed from."""
+    quarantined per table) and the figure's input tables (`inputs`) the line says how many
+    of those tables' rows, and their share of the rows read (the run's, whatever slice the
+    figure shows). A later stage's warning (e.g. days without interactions) is about the data
+    the figure is computed from."""
     if not warnings:
         return ""
     n = len(warnings)
@@ -838,10 +840,12 @@ def warning_effect(warnings: list[dict], ingest: pl.DataFrame | None = None) -> 
     if all(_on_rows(w) for w in warnings):
         runs = {w.get("run_id") for w in warnings}
         if ingest is not None and ingest.height and "run_id" in ingest.columns and set(ingest["run_id"]) == runs:
-            dup, quar, read = (int(ingest[c].sum()) for c in ("rows_deduplicated", "rows_quarantined", "rows_read"))
-            if read:
-                return (f"{head}: {dup:,} duplicate and {quar:,} quarantined rows left out "
-                        f"({100 * (dup + quar) / read:.2g}% of {read:,} read)")
+            rows = ingest.filter(pl.col("table_name").is_in(list(inputs))) if inputs is not None else ingest
+            dup, quar, read = (int(rows[c].sum() or 0) for c in ("rows_deduplicated", "rows_quarantined", "rows_read"))
+            if read and dup + quar:
+                share = 100 * (dup + quar) / read
+                return (f"{head}: {dup:,} duplicate and {quar:,} quarantined rows of its input tables left out "
+                        f"({'<0.01' if share < 0.01 else f'{share:.2f}'}% of {read:,} read in the run)")
         return f"{head}: rows removed or quarantined before this figure"
     later = sorted({str(w.get("expectation") or "a check").replace("_", " ")
                     + (f" on {w['table']}" if w.get("table") else "") for w in warnings if not _on_rows(w)})

@@ -617,15 +617,27 @@ def test_a_tile_warning_says_what_it_means_for_the_figure():
     assert report.warning_effect([]) == ""
     assert report.warning_effect([dup]) == "⚠ 1 data-quality warning: rows removed or quarantined before this figure"
     assert report.warning_effect([dup, null]).startswith("⚠ 2 data-quality warnings: rows removed")
-    # with the warned run's ingest summary: how many rows, and their share of the rows read
-    # (14 + 9 removed, 5 + 0 quarantined of 584,075 + 978,972 read: 28 / 1,563,047 = 0.0018%)
-    ingest = pl.DataFrame({"run_id": ["r1", "r1"], "table_name": ["interactions", "user_activity"],
-                           "rows_read": [584_075, 978_972], "rows_kept": [584_056, 978_963],
-                           "rows_deduplicated": [14, 9], "rows_quarantined": [5, 0]})
-    assert report.warning_effect([{**dup, "run_id": "r1"}], ingest) == (
-        "⚠ 1 data-quality warning: 23 duplicate and 5 quarantined rows left out (0.0018% of 1,563,047 read)")
-    # another run's summary says nothing of the warned run's rows
+    # with the warned run's ingest summary: how many rows of the figure's input tables, and
+    # their share of those tables' rows read. TCR reads interactions and users:
+    # 14 + 0 duplicates, 5 + 0 quarantined of 584,075 + 20,000 read: 19 / 604,075 = 0.0031% (< 0.01%)
+    ingest = pl.DataFrame({"run_id": ["r1"] * 3, "table_name": ["interactions", "user_activity", "users"],
+                           "rows_read": [584_075, 978_972, 20_000], "rows_kept": [584_056, 978_963, 20_000],
+                           "rows_deduplicated": [14, 9, 0], "rows_quarantined": [5, 0, 0]})
+    assert report.warning_effect([{**dup, "run_id": "r1"}], ingest, ("interactions", "users")) == (
+        "⚠ 1 data-quality warning: 14 duplicate and 5 quarantined rows of its input tables left out "
+        "(<0.01% of 604,075 read in the run)")
+    # a larger share in percent with two decimals: 300 + 9 of 10,000 + 978,972 read = 0.03%
+    big = ingest.with_columns(pl.when(pl.col("table_name") == "interactions").then(10_000)
+                              .otherwise(pl.col("rows_read")).alias("rows_read"),
+                              pl.when(pl.col("table_name") == "interactions").then(300)
+                              .otherwise(pl.col("rows_deduplicated")).alias("rows_deduplicated"),
+                              pl.lit(0).alias("rows_quarantined"))
+    assert report.warning_effect([{**dup, "run_id": "r1"}], big, ("interactions", "user_activity")).endswith(
+        "309 duplicate and 0 quarantined rows of its input tables left out (0.03% of 988,972 read in the run)")
+    # another run's summary, or no row of the inputs left out: the plain words
     assert report.warning_effect([{**dup, "run_id": "r0"}], ingest).endswith("rows removed or quarantined before this figure")
+    assert report.warning_effect([{**dup, "run_id": "r1"}], ingest, ("users",)).endswith(
+        "rows removed or quarantined before this figure")
     # a later stage's warning is about the data the figure rests on: named, not explained away
     assert report.warning_effect([dup, gap]) == (
         "⚠ 2 data-quality warnings: no missing days on l6_daily (it may bear on this figure)")
