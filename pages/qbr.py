@@ -52,7 +52,8 @@ st.markdown("\n".join(f"- {ui.keep_sign(b)}" for b in bullets))  # a sign stays 
 
 # ---------------------------------------------------------------- KPI bridge
 st.subheader("KPI bridge in dollars")
-figures: list = [(f"Weekly L6 trend — {quarter}", charts.weekly_trends(weeks, f"Weekly L6 trend — {quarter}"))]
+# the PDF's chart pages: (heading, figure), None when the chart's own title heads its page
+figures: list = [(None, charts.weekly_trends(weeks, f"Weekly L6 trend — {quarter}"))]
 tables: list = []
 if not ui.unavailable(bridge, "The KPI bridge is not shown"):
     st.caption("Dollar figures are P&L impact: + is a saving or revenue, − a cost (in the waterfall, green bars "
@@ -70,7 +71,7 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
                                                   "ci_low": pl.Float64, "ci_high": pl.Float64,
                                                   "via_ai_metric": pl.Float64, "other": pl.Float64})
         ui.chart(fig_wf, f"bridge_waterfall_{quarter}", key="waterfall", data=wf_df)
-        figures.append((f"Quarter-over-quarter change in dollars by chain, {prev} → {quarter}", fig_wf))
+        figures.append((None, fig_wf))
     else:  # an empty chart with a PNG button said nothing
         st.info(f"No quarter-over-quarter waterfall for {quarter}: the bridge has no earlier quarter to "
                 "compare it with.", icon=":material/info:")
@@ -89,7 +90,7 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
         for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
             # drawn when needed: the page draws the open tab's chain, the PDF every chain
             draw = lambda c=c: charts.chain_diagram(c, f"{c.get('name')} — {quarter}")  # noqa: E731
-            figures.append((f"Chain {c.get('name')}", draw))
+            figures.append((None, draw))
             if tab.open:
                 fig_c = draw()
                 with tab:
@@ -107,11 +108,10 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
 
 # ---------------------------------------------------------------- HR by domain
 st.subheader("Hallucination rate by domain")
-hr_title = f"Hallucination rate by domain — {quarter} (95% CI; 3% green bar, 5% red line)"  # the PDF's heading
 fig_hr = charts.hr_by_domain(hr_df, f"Hallucination rate by domain — {quarter}<br>"
                                     "<sup>95% intervals; 3% green bar, 5% red line</sup>")
 ui.chart(fig_hr, f"hr_by_domain_{quarter}", key="hr_domain", data=report.hr_domains_frame(hr_df, for_csv=True))
-figures.append((hr_title, fig_hr))
+figures.append((None, fig_hr))
 tables.insert(0, (f"Hallucination rate by domain — {quarter}", report.hr_domains_frame(hr_df)))
 
 # ---------------------------------------------------------------- export

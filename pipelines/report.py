@@ -1053,12 +1053,19 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def plain_title(fig) -> str:
+    """A figure's title as plain text: its subtitle after " · ", no markup ("" without one)."""
+    text = getattr(getattr(getattr(fig, "layout", None), "title", None), "text", None) or ""
+    return " ".join(re.sub(r"<[^>]+>", " ", text.replace("<br>", " · ")).split()).replace(" · ·", " ·")
+
+
 def qbr_pdf(quarter: str, scorecard_table: pl.DataFrame, bullets: list[str],
             figures: list[tuple[str, go.Figure]] | None = None,
             tables: list[tuple[str, pl.DataFrame]] | None = None, subtitle: str = "",
             images: bool = True) -> bytes:
     """The QBR as a PDF: scorecard table, summary bullets, charts as images, numbers as tables
-    (`tables`: (name, frame) or (name, frame, notes), the notes printed under the table)."""
+    (`figures`: (heading or None, figure): None when the chart's title says it; `tables`: (name,
+    frame) or (name, frame, notes), the notes printed under the table)."""
     doc = _PDF(f"KPI Bridge QBR {quarter}")
     doc.h(f"KPI Bridge — Quarterly business review {quarter}", 20)
     if subtitle:
@@ -1069,15 +1076,22 @@ def qbr_pdf(quarter: str, scorecard_table: pl.DataFrame, bullets: list[str],
     doc.h("Summary", 14)
     doc.bullets(bullets)
     for name, fig in figures or []:
+        # `name` None: the chart's image carries its own title (a heading above it said it twice);
+        # without the image, its title in words heads the page
         doc.pdf.add_page()
-        title = getattr(getattr(getattr(fig, "layout", None), "title", None), "text", None) or ""
-        if not (images and title.startswith(name)):  # else the chart's image heads the page with it
+        heading = name or plain_title(fig)
+        if not images:
+            doc.h(heading, 13)
+            continue
+        try:
+            image = png_bytes(fig, width=1100, scale=2)
+        except Exception as exc:  # no browser for kaleido: say so, keep the tables
+            doc.h(heading, 13)
+            doc.p(f"(chart image unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+            continue
+        if name:
             doc.h(name, 13)
-        if images:
-            try:
-                doc.image(png_bytes(fig, width=1100, scale=2))
-            except Exception as exc:  # no browser for kaleido: say so, keep the tables
-                doc.p(f"(chart image unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+        doc.image(image)
     for name, df, *notes in tables or []:
         if doc.pdf.get_y() > 150:
             doc.pdf.add_page()

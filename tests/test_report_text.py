@@ -867,17 +867,31 @@ def test_hr_by_domain_table_reads_like_its_chart():
     assert report.hr_domains_frame(pl.DataFrame()).is_empty()
 
 
-def test_pdf_heads_a_chart_page_once():
+def test_pdf_heads_a_chart_page_once(monkeypatch):
     import io
 
     import plotly.graph_objects as go
+    from PIL import Image
     from pypdf import PdfReader
 
-    fig = go.Figure(layout={"title": {"text": "Weekly L6 trend — 2026Q3"}})
-    without = report.qbr_pdf("2026Q3", pl.DataFrame({"metric": ["TCR"]}), [], [("Weekly L6 trend — 2026Q3", fig)],
-                             images=False)
-    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(without)).pages)
-    assert text.count("Weekly L6 trend — 2026Q3") == 1  # no image: the heading names the chart
+    def text_of(pdf):
+        return "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    fig = go.Figure(layout={"title": {"text": "Weekly L6 trend — 2026Q3<br><sup>ISO weeks</sup>"}})
+    assert report.plain_title(fig) == "Weekly L6 trend — 2026Q3 · ISO weeks"
+    args = ("2026Q3", pl.DataFrame({"metric": ["TCR"]}), [])
+    # the image carries the title (heading None): no heading printed above it
+    png = io.BytesIO()
+    Image.new("RGB", (40, 20), "white").save(png, format="PNG")
+    monkeypatch.setattr(report, "png_bytes", lambda f, **kw: png.getvalue())
+    assert "Weekly L6 trend" not in text_of(report.qbr_pdf(*args, [(None, fig)]))
+    assert text_of(report.qbr_pdf(*args, [("Named chart", fig)])).count("Named chart") == 1
+    # no image (no browser for kaleido, or images=False): the title in words heads the page
+    def no_browser(f, **kw):
+        raise RuntimeError("no chromium")
+    monkeypatch.setattr(report, "png_bytes", no_browser)
+    broken = text_of(report.qbr_pdf(*args, [(None, fig)]))
+    assert "Weekly L6 trend — 2026Q3 · ISO weeks" in broken and "(chart image unavailable: no chromium)" in broken
+    assert "Weekly L6 trend — 2026Q3 · ISO weeks" in text_of(report.qbr_pdf(*args, [(None, fig)], images=False))
 
 
 def test_audit_notes_read_metric_names_not_ids():
