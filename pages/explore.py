@@ -194,6 +194,10 @@ if rows:
     if compare:  # a row of the right-hand slice drills into that slice
         st.session_state["_drill_side"] = next(
             (i for i, (name, _, _) in enumerate(frames) if name == shown["slice"][rows[0]]), 0)
+else:
+    st.session_state.pop("_drill_sel", None)  # selecting the same row again reopens it
+if "drill_on" not in st.session_state and any(k in asked for k in ("drill", "outcome", "verdict", "page")):
+    st.session_state["drill_on"] = True  # a link into the drill-down opens it
 # on demand: the paged table of interactions (a second grid and its controls) is built only when
 # asked for, so the page's first load draws the chart sooner
 if not st.toggle("Show the interactions", key="drill_on", bind=QP,

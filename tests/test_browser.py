@@ -171,6 +171,40 @@ def test_explore_filter_change_and_shared_url(server, browser):
     assert redraw < 10, f"the filter change took {redraw:.1f}s to redraw"
 
 
+def test_explore_row_selection_opens_the_drill_down(server, browser, demo_db):
+    """Selecting a row of the numbers table (a click in the grid's canvas, which AppTest cannot
+    make) opens the drill-down on that row's period: its interactions, counted here with SQL."""
+    import duckdb
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = ctx.new_page()
+    page.goto(f"{server}/explore?grain=month", wait_until="domcontentloaded")
+    settle(page)
+    page.wait_for_selector(CHART, timeout=30_000)
+    grids = page.locator('[data-testid="stDataFrame"]')
+    assert grids.count() == 1  # the drill-down's grid is not built until asked for
+    grid = grids.first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    # the second data row's selection box: the header row and each data row are 35 px high
+    page.mouse.click(box["x"] + 16, box["y"] + 35 + 35 + 17)
+    page.wait_for_timeout(500)
+    settle(page)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stDataFrame\"]').length == 2",
+                           timeout=30_000)
+    caption = next(c for c in page.locator('[data-testid="stCaptionContainer"]').all_inner_texts()
+                   if "interactions · page" in c)
+    con = duckdb.connect(str(demo_db), read_only=True)
+    months = con.execute("select distinct date_trunc('month', activity_date)::date as m, count(*) over "
+                         "(partition by date_trunc('month', activity_date)) from int_interactions order by 1").fetchall()
+    con.close()
+    second_month, n = months[1]
+    assert caption.startswith(f"{n:,} interactions · page 1 of"), (caption, second_month)
+    assert_no_error(page)
+    snap(page, "explore_row_drill_down")
+    ctx.close()
+
+
 def test_qbr_pdf_one_click(server, session, demo_db):
     """The one-click export: the PDF downloads, opens and holds the quarter's scorecard."""
     import io
