@@ -177,9 +177,7 @@ with tabs[3], part("anti-gaming"):
                  "audit_gaming", key="gaming",
                  data=pl.DataFrame(gaming) if gaming else None)
         for g in gaming:
-            (st.warning if g.get("flag") else st.caption)(
-                f"{report.plain_names(g.get('primary'))} vs {g.get('counter_label') or report.plain_names(g.get('counter'))}: "
-                f"{report.plain_names(g.get('note', ''))}")
+            (st.warning if g.get("flag") else st.caption)(report.gaming_line(g))
 with tabs[4], part("alignment"):
     if tabs[4].open:
         align = f.get("alignment") or {}

@@ -516,7 +516,7 @@ def summary_bullets(card: dict, bridge: dict | None = None, hr_domains: pl.DataF
                      "alone, P&L lines the holdout has none of ("
                      + ", ".join(f"{c.get('name')} {charts.fmt_usd(c['usd_impact'], True)}" for c in alone) + ")")
         line += (f"; the largest is {top.get('name')} at {charts.fmt_usd(top.get('usd_impact'), True)}"
-                 f"{_fmt_ci(top.get('usd_ci_low'), top.get('usd_ci_high'), top)}, which rests on "
+                 f"{_fmt_ci(top.get('usd_ci_low'), top.get('usd_ci_high'))}, which rests on "
                  f"{assumptions_text(top)}. The intervals cover sampling only, not the assumptions.")
         bullets.append(line)
         steps = waterfall_steps(bridge)["steps"]
@@ -619,19 +619,23 @@ def hr_domains_frame(df: pl.DataFrame, for_csv: bool = False) -> pl.DataFrame:
     interval in percent, the status in words, counts with thousands separators and the share
     adjudicated; `for_csv`: the same rows with every number in full (percent, not rounded)."""
     if df is None or df.is_empty():
-        return pl.DataFrame()
+        cols = (["domain", "interactions", "adjudicated", "hallucinated", "hr_pct", "ci_low_pct", "ci_high_pct",
+                 "coverage_pct", "status"] if for_csv else
+                ["domain", "HR", "95% CI", "status", "adjudicated", "interactions", "share adjudicated"])
+        return pl.DataFrame(schema={c: pl.Utf8 for c in cols})
     df = df.sort("hr", descending=True, nulls_last=True)
-    if for_csv:
+    if for_csv:  # the column names decks already read
         return df.select("domain", "interactions", "adjudicated", "hallucinated",
-                         (pl.col("hr") * 100).alias("hr_pct"), (pl.col("hr_ci_low") * 100).alias("hr_ci_low_pct"),
-                         (pl.col("hr_ci_high") * 100).alias("hr_ci_high_pct"),
-                         (pl.col("coverage") * 100).alias("adjudicated_pct"), "status")
+                         (pl.col("hr") * 100).alias("hr_pct"), (pl.col("hr_ci_low") * 100).alias("ci_low_pct"),
+                         (pl.col("hr_ci_high") * 100).alias("ci_high_pct"),
+                         (pl.col("coverage") * 100).alias("coverage_pct"), "status")
 
     def pct(v, digits=2):
         return "n/a" if charts._bad(v) else f"{100 * v:.{digits}f}%"
     return pl.DataFrame([{
         "domain": r["domain"], "HR": pct(r["hr"]),
-        "95% CI": "n/a" if charts._bad(r["hr_ci_low"]) else f"{pct(r['hr_ci_low'])} – {pct(r['hr_ci_high'])}",
+        "95% CI": ("n/a" if charts._bad(r["hr_ci_low"]) or charts._bad(r["hr_ci_high"])
+                   else f"{pct(r['hr_ci_low'])} – {pct(r['hr_ci_high'])}"),
         "status": charts.status_text(r["status"]), "adjudicated": f"{r['adjudicated']:,}",
         "interactions": f"{r['interactions']:,}", "share adjudicated": pct(r["coverage"], 1),
     } for r in df.iter_rows(named=True)])
@@ -649,6 +653,13 @@ ALIGNMENT_MEASURE_NOTE = (
     "Support contacts per 1,000 AI interactions here are weekly: the tickets filed in an ISO week by users who "
     "used the AI that week, per 1,000 of that week's AI interactions. The Bridge page's figure of the same name "
     "is the quarter's, over the treatment group's users and all their tickets, so the two read differently.")
+
+
+def gaming_line(g: dict) -> str:
+    """An anti-gaming pair and its note in words ("TCR vs re-queries within 5 minutes …: no sign
+    of gaming: …")."""
+    counter = g.get("counter_label") or plain_names(g.get("counter"))
+    return f"{plain_names(g.get('primary'))} vs {counter}: {plain_names(g.get('note', ''))}"
 
 
 def plain_names(text: str) -> str:
@@ -671,9 +682,8 @@ def guardrail_line(g: dict, window: dict | None = None) -> str:
     else:
         where = "⚠ violated" if g.get("violated") else "✔ held"
     span = ""
-    if window and window.get("start") and window.get("end"):
-        a, b = (dt.date.fromisoformat(str(window[k])[:10]) for k in ("start", "end"))
-        span = f" over the audit window ({a:%b %-d} – {b:%b %-d})"
+    if window and window.get("start") and window.get("end"):  # as the page's caption writes it
+        span = f" in the audit window {str(window['start'])[:10]} → {str(window['end'])[:10]}"
     return (f"**{charts.SHORT.get(met, met)}** ({g.get('role')}) {charts.OPS.get(g.get('op'), g.get('op'))} "
             f"{limit}: value {value} overall{span} — {where}. {g.get('note', '')}").rstrip()
 
@@ -728,7 +738,7 @@ def runs_frame(runs: pl.DataFrame) -> pl.DataFrame:
     def took(r) -> str:
         if not r["finished_at"] or not r["started_at"]:
             return ""
-        return f"{(r['finished_at'] - r['started_at']).total_seconds():,.1f} s"
+        return duration_words((r["finished_at"] - r["started_at"]).total_seconds())
     return pl.DataFrame([{
         "run": r["run_id"], "command": r["command"],
         "started (UTC)": str(r["started_at"] or "")[:16].replace("T", " "),
@@ -736,6 +746,16 @@ def runs_frame(runs: pl.DataFrame) -> pl.DataFrame:
         "failed stage": r["failed_stage"] or "—", "message": r["message"] or "",
     } for r in runs.iter_rows(named=True)], schema={c: pl.Utf8 for c in (
         "run", "command", "started (UTC)", "took", "status", "failed stage", "message")})
+
+
+def duration_words(seconds: float) -> str:
+    """'6.2 s', '12 min 5 s', '1 h 30 min'."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(round(seconds))
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
 
 
 def runs_caption(shown: int, total: int) -> str:

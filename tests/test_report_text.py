@@ -353,8 +353,9 @@ def test_an_interval_narrower_than_the_rounding_gives_its_half_width():
     steady = [_m("retention_delta_pts", 9.0, "green"), _m("hitl_per_100", 1.0, "green")]
     card = {"quarter": "2026Q3", "previous_quarter": "2026Q2", "has_data": True, "metrics": steady}
     [line] = [b for b in report.summary_bullets(card, BRIDGE) if b.startswith("The KPI bridge")]
-    # ... and, resting on assumptions held exact, says its interval is sampling only
-    assert "the largest is TTA → productivity value at +$50.0k (95% CI ±$10, sampling only)" in line, line
+    # ... and the sentence's close says every interval is sampling only (said once, not per figure)
+    assert "the largest is TTA → productivity value at +$50.0k (95% CI ±$10)" in line, line
+    assert line.endswith("The intervals cover sampling only, not the assumptions.") and line.count("sampling only") == 1
     assert report._fmt_ci(-3_000.0, 1_000.0) == " (95% CI −$3,000 to +$1,000)"
 
 
@@ -369,7 +370,8 @@ def test_guardrail_line_names_where_it_broke():
     assert report.guardrail_line(cpvo) == "**CPVO** (efficiency) ≤ $0.00400: value $0.00402 overall — ⚠ violated."
     # the audit window beside the value: the quarter's CPVO on Home and QBR is another window's
     assert report.guardrail_line(cpvo, {"start": "2026-08-03", "end": "2026-09-27T00:00:00"}) == (
-        "**CPVO** (efficiency) ≤ $0.00400: value $0.00402 overall over the audit window (Aug 3 – Sep 27) — ⚠ violated.")
+        "**CPVO** (efficiency) ≤ $0.00400: value $0.00402 overall in the audit window 2026-08-03 → 2026-09-27 — "
+        "⚠ violated.")
 
 
 def test_fmt_beside_adds_decimals_only_until_two_numbers_differ():
@@ -863,8 +865,17 @@ def test_hr_by_domain_table_reads_like_its_chart():
     assert shown.row(0) == ("billing", "6.50%", "5.93% – 7.10%", "✖ Red", "39,442", "40,610", "97.1%")
     assert shown.row(1)[:2] == ("sql", "2.00%")
     csv = report.hr_domains_frame(df, for_csv=True)
-    assert csv["domain"].to_list() == ["billing", "sql"] and csv["hr_pct"][0] == 6.5
-    assert report.hr_domains_frame(pl.DataFrame()).is_empty()
+    assert csv["domain"].to_list() == ["billing", "sql"] and csv["hr_pct"][0] == 6.5 and csv["ci_low_pct"][0] == 5.93
+    assert report.hr_domains_frame(pl.DataFrame()).is_empty() and report.hr_domains_frame(pl.DataFrame()).columns
+    assert report.hr_domains_frame(pl.DataFrame(), for_csv=True).columns[4:8] == ["hr_pct", "ci_low_pct", "ci_high_pct",
+                                                                                 "coverage_pct"]
+    no_ci = df.with_columns(pl.lit(None, dtype=pl.Float64).alias("hr_ci_high"))
+    assert report.hr_domains_frame(no_ci)["95% CI"].to_list() == ["n/a", "n/a"]
+
+
+def test_durations_read_in_words():
+    assert [report.duration_words(s) for s in (6.24, 59.9, 725.0, 5_400.0)] == [
+        "6.2 s", "59.9 s", "12 min 5 s", "1 h 30 min"]
 
 
 def test_pdf_heads_a_chart_page_once(monkeypatch):
