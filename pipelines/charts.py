@@ -818,6 +818,11 @@ def waterfall(steps: list[dict], title: str, start: dict | None = None, end: dic
     return f.build(title, height=560, showlegend=False, margin=dict(l=90, r=30, t=100, b=150))
 
 
+def fmt_signed1(v: float) -> str:
+    """One decimal with its sign and a minus sign ("+2.2", "−1.0"); "0.0" for what rounds to 0."""
+    return "0.0" if round(float(v), 1) == 0 else f"{float(v):+.1f}".replace("-", "−")
+
+
 def fmt_num(v: Any, unit: str = "", signed: bool = False) -> str:
     """A number as the chain diagram and the bridge tables print it: whole with thousands
     separators from 100 ("3,286", "−54,131,009"), two decimals from 1 ("61.51"), three

@@ -400,8 +400,7 @@ def retention_vs_holdout(causal: dict | None, to_date: bool = False) -> str:
         return ""
     d, lo, hi = (100 * float(r[k]) for k in ("diff", "ci_low", "ci_high"))
 
-    def pts(v: float) -> str:
-        return "0.0" if round(v, 1) == 0 else f"{v:+.1f}".replace("-", "−")
+    pts = charts.fmt_signed1
     zero = ", not distinguishable from 0" if lo <= 0 <= hi else ""
     return (f"Holdout test{' (quarter to date)' if to_date else ''}: 7-day retention {pts(d)} pts "
             f"[{pts(lo)}, {pts(hi)}]{zero} for users offered the AI, whether they used it or not, against users "
@@ -817,7 +816,7 @@ def audit_history_frame(history: list[dict], for_csv: bool = False) -> pl.DataFr
         if charts._bad(v):
             return "—"
         if c == "score":
-            return "0.0" if round(float(v), 1) == 0 else f"{float(v):+.1f}".replace("-", "−")
+            return charts.fmt_signed1(v)
         if c.endswith("_at"):
             return str(v)[:16].replace("T", " ")
         return str(v)[:10] if c in ("as_of", "next_due") else str(v)
