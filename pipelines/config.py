@@ -77,9 +77,14 @@ def touched_by(stage: str, table: str, inputs: dict[str, list[str] | tuple[str, 
     return [m for m, tables in inputs.items() if source in tables]
 
 
+def metric_inputs(metric: str) -> list[str]:
+    """The telemetry tables an L6 metric is computed from (metric_contract.toml `inputs`)."""
+    return list(metric_contract()["metrics"][metric].get("inputs", []))
+
+
 def metrics_touched(stage: str, table: str) -> list[str]:
     """The L6 metrics a gate result touches, by each metric's `inputs` (metric_contract.toml)."""
-    return touched_by(stage, table, {m: metric_contract()["metrics"][m].get("inputs", []) for m in METRICS})
+    return touched_by(stage, table, {m: metric_inputs(m) for m in METRICS})
 
 
 def default_db() -> Path:

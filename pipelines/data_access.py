@@ -600,8 +600,8 @@ def metric_inputs(metric: str) -> tuple[str, ...]:
     """The telemetry tables an L6 metric (metric_contract.toml `inputs`) or a bridge measure
     (bridge_metrics.INPUTS) is computed from."""
     if metric in config.METRICS:
-        return tuple(config.metric_contract()["metrics"][metric].get("inputs", []))
-    return tuple(_module("bridge_metrics").INPUTS.get(metric, ()))
+        return tuple(config.metric_inputs(metric))
+    return tuple(bridge_metrics.INPUTS.get(metric, ()))
 
 
 def freshness(db: str | Path | None = None) -> dict | None:
