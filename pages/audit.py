@@ -228,20 +228,26 @@ if signed:
     st.success(f"Signed off by {signed} on {str(latest.get('signed_at'))[:16]} UTC: {latest.get('decision')}. "
                f"The next audit is due {latest.get('next_due')}.", icon=":material/verified:")
 else:
-    with st.form("sign_audit"):
-        name = st.text_input("Your name")
-        options = ["keep", "iterate", "re-define"]
-        decision = st.selectbox("Decision", options, index=options.index(verdict) if verdict in options else 0)
-        if st.form_submit_button("Sign off", icon=":material/verified:"):
-            if not name.strip():
-                st.warning("Enter the name of the person signing off.", icon=":material/warning:")
-            else:
-                try:
-                    da.sign_audit(latest.get("audit_id"), name.strip(), decision)
-                    st.success(f"Signed off by {name.strip()}: {decision}.", icon=":material/check_circle:")
-                    st.rerun()
-                except Exception as exc:
-                    st.error(f"The sign-off could not be recorded: {exc}", icon=":material/error:")
+    st.markdown(f"`{latest.get('audit_id')}` is not signed off yet.")
+    # on demand: the form (a text box's JavaScript) is built only when opened, not on first load
+    sign = st.expander("Sign off this audit", key="sign", on_change="rerun", bind="query-params",
+                       icon=":material/verified:")
+    if sign.open:
+        with sign, st.form("sign_audit"):
+            name = st.text_input("Your name")
+            options = ["keep", "iterate", "re-define"]
+            decision = st.radio("Decision", options, index=options.index(verdict) if verdict in options else 0,
+                                horizontal=True)
+            if st.form_submit_button("Sign off", icon=":material/verified:"):
+                if not name.strip():
+                    st.warning("Enter the name of the person signing off.", icon=":material/warning:")
+                else:
+                    try:
+                        da.sign_audit(latest.get("audit_id"), name.strip(), decision)
+                        st.success(f"Signed off by {name.strip()}: {decision}.", icon=":material/check_circle:")
+                        st.rerun()
+                    except Exception as exc:
+                        st.error(f"The sign-off could not be recorded: {exc}", icon=":material/error:")
 st.subheader("Run a new audit")
 # lazy: the form (its date picker's JavaScript) is built only when opened, not on first load
 run_new = st.expander("Run the audit as of a date you pick and record it", key="run_new", on_change="rerun",

@@ -18,7 +18,7 @@ p = da.periods()
 bq = da.bridge_quarters()
 quarters = bq or [q["label"] for q in p["quarters"] if q["complete"]] or [q["label"] for q in p["quarters"]]
 default = p["full_quarter"]["label"] if p["full_quarter"] and p["full_quarter"]["label"] in quarters else quarters[-1]
-quarter = st.selectbox("Quarter", quarters, index=quarters.index(default), key="quarter", bind="query-params")
+quarter = ui.pick_one("Quarter", sorted(quarters), default, key="quarter")
 rep = da.bridge_report(quarter)
 if ui.unavailable(rep, "The KPI bridge cannot be shown"):
     st.caption("Each chain maps an AI metric to a P&L line: AI metric → user behavior → operations → dollars "
@@ -96,8 +96,8 @@ for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
 st.subheader("What if?")
 if chains:
     names = [c.get("name") for c in chains]
-    w1, w2 = st.columns([1, 2])
-    chain_name = w1.selectbox("Chain", names, key="wi_chain", bind="query-params")
+    chain_name = ui.pick_one("Chain", names, names[0], key="wi_chain")
+    w2 = st.columns([2, 1])[0]  # a slider across the whole page is hard to move by small steps
     chain = chains[names.index(chain_name)]
     metric = chain.get("ai_metric")
     current = chain.get("ai_metric_value")

@@ -94,17 +94,23 @@ if ing.height:
     ui.table(ing.drop("run_id", strict=False), "ingest_summary", key="ingest", csv=ing,  # the run is named above
              static="short")
 if q.height:
-    pairs = [f"{t} · {r}" for t, r in zip(q["table_name"], q["reason"])]
-    pick = st.selectbox("Show sample quarantined rows for", sorted(set(pairs)), key="q_pick")
-    t, r = pick.split(" · ", 1)
-    sample = da.quarantine_samples(t, r, 10)
-    if sample.is_empty():
-        st.caption("No rows of this kind in the live warehouse's quarantine table (they belong to an older run).")
-    else:
-        if sample.height <= ui.STATIC_ROWS:  # whole rows as stored, no grid to load
-            st.markdown(ui.markdown_table(sample, max_chars=600))
-        else:
-            st.dataframe(sample, hide_index=True)
+    pairs = sorted({f"{t} · {r}" for t, r in zip(q["table_name"], q["reason"])})
+    # on demand: the sample and its picker (a dropdown's JavaScript) are built only when opened
+    samples = st.expander(f"Sample quarantined rows, {len(pairs)} kind{'s' if len(pairs) != 1 else ''} "
+                          "(table · reason)", key="samples", on_change="rerun", bind="query-params",
+                          icon=":material/search:")
+    if samples.open:
+        with samples:
+            pick = ui.pick_one("Show sample quarantined rows for", pairs, pairs[0], key="q_pick")
+            t, r = pick.split(" · ", 1)
+            sample = da.quarantine_samples(t, r, 10)
+            if sample.is_empty():
+                st.caption("No rows of this kind in the live warehouse's quarantine table (they belong to an older "
+                           "run).")
+            elif sample.height <= ui.STATIC_ROWS:  # whole rows as stored, no grid to load
+                st.markdown(ui.markdown_table(sample, max_chars=600))
+            else:
+                st.dataframe(sample, hide_index=True)
 qh = da.quarantine_history()
 if qh.height and qh["run_id"].n_unique() > 1:
     st.markdown("**Quarantine counts across runs**")

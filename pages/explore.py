@@ -23,49 +23,63 @@ QP = "query-params"
 # the URL carries the short names (?metrics=TCR); the L6 metrics first, then the bridge measures
 BY_SHORT = {charts.SHORT[m]: m for m in (*config.METRICS, *da.BRIDGE_MEASURES)}
 
-c1, c2, c3 = st.columns([2.6, 2.4, 1])  # at 1280 px the four grain buttons fit
-picked = c1.multiselect("Metrics", list(BY_SHORT), default=[charts.SHORT[m] for m in da.EXPLORE_DEFAULT_METRICS],
-                        key="metrics", bind=QP,
-                        help="L6 metrics: " + "; ".join(f"{k}: {charts.label(m)}" for k, m in BY_SHORT.items()
-                                                        if m in config.METRICS)
-                        + ". Bridge measures (behavior, operations, P&L): "
-                        + "; ".join(f"{k}: {charts.label(m)}" for k, m in BY_SHORT.items()
-                                    if m not in config.METRICS) + ".")
+# toggle buttons, not dropdowns: a dropdown's or a date picker's JavaScript loads before the
+# first chart (docs/PERFORMANCE.md); the date pickers and the compare choices appear when asked for
+picked = ui.pick_many("Metrics", list(BY_SHORT), key="metrics", buttons_up_to=len(BY_SHORT),
+                      default=[charts.SHORT[m] for m in da.EXPLORE_DEFAULT_METRICS],
+                      help="L6 metrics: " + "; ".join(f"{k}: {charts.label(m)}" for k, m in BY_SHORT.items()
+                                                      if m in config.METRICS)
+                      + ". Bridge measures (behavior, operations, P&L): "
+                      + "; ".join(f"{k}: {charts.label(m)}" for k, m in BY_SHORT.items()
+                                  if m not in config.METRICS) + ".")
 metrics = [BY_SHORT[k] for k in picked]
+c2, c3, _ = st.columns([2.4, 1, 2.6])  # at 1280 px the four grain buttons fit
 grain = c2.segmented_control("Period grain", list(da.GRAINS), default="week", key="grain", bind=QP,
                              required=True) or "week"
 kind = c3.segmented_control("Chart", ["line", "bar"], default="line", key="chart", bind=QP, required=True) or "line"
 
 with st.expander("Slices and filters", expanded=True, icon=":material/filter_alt:"):
-    cols = st.columns(len(da.SLICES))
     filters = {}
-    for col, s in zip(cols, da.SLICES):
-        filters[s] = col.multiselect(da.SLICE_LABELS[s], opts[s], key=s, bind=QP, placeholder="all",
-                                     help=(f"“{da.NULL_LABEL}”: the rows with no {da.SLICE_LABELS[s].lower()} "
-                                           "(users outside the experiment have no experiment group)."
-                                           if da.NULL_LABEL in opts[s] else None))
-    d1, d2, d3 = st.columns([1, 1, 3])
-    date_from = d1.date_input("From (UTC date)", value=None, min_value=info["first_date"],
-                              max_value=info["last_date"], key="from", bind=QP)
-    date_to = d2.date_input("To (UTC date)", value=None, min_value=info["first_date"],
-                            max_value=info["last_date"], key="to", bind=QP)
-    d3.caption(f"Data span {info['first_date']} → {info['last_date']}. Leave a slice empty for all of its values; "
-               "the URL keeps every choice, so the view can be shared and reopened.")
+    # each slice's column as wide as its choices, as many to a row as fit
+    for row in ui.button_rows({s: opts[s] for s in da.SLICES}):
+        for col, s in zip(st.columns([ui.button_width(opts[s]) for s in row]), row):
+            with col:
+                filters[s] = ui.pick_many(
+                    da.SLICE_LABELS[s], opts[s], key=s,
+                    help=(f"“{da.NULL_LABEL}”: the rows with no {da.SLICE_LABELS[s].lower()} (users outside the "
+                          "experiment have no experiment group)." if da.NULL_LABEL in opts[s] else None))
+    if "dates" not in st.session_state and any(k in asked for k in ("from", "to")):
+        st.session_state["dates"] = True  # a link with dates opens the date pickers
+    t1, t2, t3 = st.columns([1.1, 1.3, 2.6], vertical_alignment="center")
+    dates_on = t1.toggle("Limit the dates", key="dates", bind=QP, help="Off: the whole data span.")
+    compare = t2.toggle("Compare two slices", key="compare", bind=QP,
+                        help="Draw the view for two values of one slice side by side, on shared axes.")
+    t3.caption(f"Data {info['first_date']} → {info['last_date']}. A slice with nothing picked takes all of its "
+               "values; the URL keeps every choice, to share or reopen the view.")
+    date_from = date_to = None
+    if dates_on:
+        d1, d2, _ = st.columns([1, 1, 2])
+        date_from = d1.date_input("From (UTC date)", value=None, min_value=info["first_date"],
+                                  max_value=info["last_date"], key="from", bind=QP)
+        date_to = d2.date_input("To (UTC date)", value=None, min_value=info["first_date"],
+                                max_value=info["last_date"], key="to", bind=QP)
+    if compare:
+        k2, k3, k4 = st.columns([1.4, 1, 1])
+        with k2:
+            cmp_by = ui.pick_one("Slice to compare", list(da.SLICES), da.SLICES[0], key="cmp_by",
+                                 format_func=da.SLICE_LABELS.get)
+        values = opts[cmp_by] or ["(none)"]
+        with k3:
+            cmp_a = ui.pick_one("Left", values, values[0], key="cmp_a")
+        with k4:
+            cmp_b = ui.pick_one("Right", values, values[min(1, len(values) - 1)], key="cmp_b")
 taken = {"metrics": picked, "grain": [grain], "chart": [kind], **{s: filters[s] for s in da.SLICES},
          "from": [str(date_from)] if date_from else [], "to": [str(date_to)] if date_to else []}
+if compare:
+    taken["cmp_by"] = [da.SLICE_LABELS[cmp_by]]  # the link names it by label
 filters = {k: v for k, v in filters.items() if v}
 
-with st.container(border=True):
-    k1, k2, k3, k4 = st.columns([1.4, 1.2, 1.2, 1.2], vertical_alignment="bottom")
-    compare = k1.toggle("Compare two slices", key="compare", bind=QP,
-                        help="Draw the view for two values of one slice side by side, on shared axes.")
-    cmp_by = k2.selectbox("Slice to compare", list(da.SLICES), format_func=da.SLICE_LABELS.get, key="cmp_by",
-                          bind=QP, disabled=not compare)
-    values = opts[cmp_by] or ["(none)"]
-    cmp_a = k3.selectbox("Left", values, index=0, key="cmp_a", bind=QP, disabled=not compare)
-    cmp_b = k4.selectbox("Right", values, index=min(1, len(values) - 1), key="cmp_b", bind=QP, disabled=not compare)
-
-ui.explain_ignored_url_values(asked, {**taken, "cmp_by": [da.SLICE_LABELS[cmp_by]]})  # the link names it by label
+ui.explain_ignored_url_values(asked, taken)
 if compare and cmp_by in filters:
     st.caption(f"Compare replaces the {da.SLICE_LABELS[cmp_by].lower()} filter ({', '.join(filters[cmp_by])}) "
                f"with its two values: {cmp_a} and {cmp_b}.")
@@ -168,16 +182,22 @@ colcfg["interactions"] = st.column_config.NumberColumn("interactions", format="l
 colcfg.update({f"{m}_status": st.column_config.TextColumn(f"{charts.SHORT[m]} status") for m in l6_shown})
 bridge_shown = [m for m in metrics if m not in config.METRICS]
 st.subheader("The numbers behind the charts")
-st.caption("Rates are fractions (shown as %), RΔ in points, TTA in seconds, CPVO in USD — the same numbers as "
-           "`python -m pipelines l6`. Select a row to see its interactions below.")
 if bridge_shown:
     st.caption("Bridge measures describe the selected interactions, and the support tickets of the selected "
-               "users who can use the AI feature (every experiment group but the holdout, unless the slice names "
-               "groups); infra cost is shared out by each feature's interactions. No holdout counterfactual here: "
-               "the Bridge page attributes dollars to the AI feature per quarter (treatment population). "
-               + da.bridge_assumptions_note(bridge_shown))
-sel = st.dataframe(shown, hide_index=True, column_config=colcfg, key="l6_table", on_select="rerun",
-                   selection_mode="single-row")
+               "users who can use the AI feature (every experiment group but the holdout, unless the slice "
+               "names groups); infra cost is shared out by each feature's interactions. No holdout "
+               "counterfactual here: the Bridge page attributes dollars to the AI feature per quarter "
+               "(treatment population). " + da.bridge_assumptions_note(bridge_shown))
+# on demand: the grid's JavaScript (about 0.5 s of a first load, docs/PERFORMANCE.md) loads when opened
+numbers = st.expander(f"The table: {shown.height:,} rows — open it to read the numbers, select a row to see its "
+                      "interactions", key="numbers", on_change="rerun", bind=QP, icon=":material/table:")
+sel = None
+if numbers.open:
+    with numbers:
+        st.caption("Rates are fractions (shown as %), RΔ in points, TTA in seconds, CPVO in USD — the same numbers as "
+                   "`python -m pipelines l6`. Select a row to see its interactions below.")
+        sel = st.dataframe(shown, hide_index=True, column_config=colcfg, key="l6_table", on_select="rerun",
+                           selection_mode="single-row")
 st.download_button("CSV of this table", data=da.to_csv(shown), file_name=f"l6_{grain}_{ui.slug(filter_words)}.csv",
                    mime="text/csv", icon=":material/download:", key="csv_l6", on_click="ignore")
 
@@ -202,7 +222,7 @@ if "drill_on" not in st.session_state and any(k in asked for k in ("drill", "out
 # asked for, so the page's first load draws the chart sooner
 if not st.toggle("Show the interactions", key="drill_on", bind=QP,
                  help="Or select a row of the table above: its period's interactions open here."):
-    st.caption("Select a row of the table above, or switch this on, to page through the interactions behind the "
+    st.caption("Switch this on, or select a row of the table above, to page through the interactions behind the "
                "numbers: their outcome, verdicts and interventions.")
     st.stop()
 e1, e2, e3, e4 = st.columns([1.3, 1, 1, 0.8], vertical_alignment="bottom")

@@ -20,8 +20,8 @@ quarters = {q["label"]: q for q in p["quarters"]}
 default = p["full_quarter"]["label"] if p["full_quarter"] else next(iter(quarters))
 top = st.columns([1, 2], vertical_alignment="bottom")
 with top[0]:
-    quarter = st.selectbox("Quarter", list(quarters), index=list(quarters).index(default), key="quarter",
-                           bind="query-params", help="The newest quarter may be partial (to date).")
+    quarter = ui.pick_one("Quarter", sorted(quarters), default, key="quarter",  # oldest to newest
+                          help="The newest quarter may be partial (to date).")
 q = quarters[quarter]
 card = da.scorecard(quarter)
 if not card["has_data"]:

@@ -98,6 +98,54 @@ def require_results() -> dict | None:
     return info
 
 
+# a choice among at most this many options is a row of buttons; beyond it, a dropdown
+BUTTON_OPTIONS = 8
+
+
+def pick_one(label: str, options: list, default, key: str, help: str | None = None, format_func=str,
+             disabled: bool = False):
+    """One choice, kept in the URL: a row of buttons (st.segmented_control) for a few options,
+    every one in view and one click away; a dropdown beyond BUTTON_OPTIONS. A page whose first
+    view holds a dropdown loads the combobox's JavaScript before its first chart: about 0.35 s
+    of the first load on a 2-core machine (docs/PERFORMANCE.md); buttons load none."""
+    if len(options) <= BUTTON_OPTIONS:
+        return st.segmented_control(label, options, default=default, key=key, help=help, bind="query-params",
+                                    required=True, format_func=format_func, disabled=disabled, wrap=True)
+    return st.selectbox(label, options, index=options.index(default), key=key, help=help, bind="query-params",
+                        format_func=format_func, disabled=disabled)
+
+
+def button_rows(groups: dict[str, list], budget: int = 100) -> list[list[str]]:
+    """Groups of buttons (name → options) packed into rows of columns, in order: a row takes
+    groups while their labels fit about `budget` characters (a 1280-px page's width)."""
+    rows, width = [], budget
+    for name, options in groups.items():
+        w = button_width(options)
+        if width + w > budget:
+            rows.append([])
+            width = 0
+        rows[-1].append(name)
+        width += w
+    return rows
+
+
+def button_width(options: list) -> int:
+    """A group of buttons' width in characters: each label and its padding; at least a label's."""
+    return max(16, sum(len(str(o)) + 4 for o in options))
+
+
+def pick_many(label: str, options: list, key: str, default: list | None = None, help: str | None = None,
+              buttons_up_to: int = 12) -> list:
+    """Any number of choices, kept in the URL: toggle buttons (st.pills) for up to
+    `buttons_up_to` options, a multi-select dropdown beyond (see pick_one for why). None
+    picked reads "all" in the dropdown; the page says what an empty choice means."""
+    if len(options) <= buttons_up_to:
+        return st.pills(label, options, selection_mode="multi", default=default, key=key, help=help,
+                        bind="query-params", wrap=True) or []
+    return st.multiselect(label, options, default=default, key=key, help=help, bind="query-params",
+                          placeholder="all")
+
+
 def status_badge(status: str, threshold: str | None = None) -> None:
     label = charts.STATUS_WORDS.get(status, status)
     st.badge(label, icon=BADGE_ICONS.get(status), color=BADGE_COLORS.get(status, "gray"),

@@ -89,7 +89,8 @@ def server_side(db: Path, repeat: int) -> dict:
     at.switch_page(PAGES["explore"][0])
     at.run()
     changes = {}
-    feature = at.multiselect(key="feature")
+    # the Feature filter: toggle buttons, or a dropdown when the slice has many values
+    feature = next(iter([w for w in at.pills if w.key == "feature"] + [w for w in at.multiselect if w.key == "feature"]))
     if feature.options:
         t0 = time.perf_counter()
         feature.set_value([feature.options[0]]).run()
@@ -262,14 +263,11 @@ def browser(db: Path, repeat: int, pages: list[str] | None = None) -> dict:
                 _wait_chart_title(page, {"month": "by month", "week": "by ISO week", "quarter": "by quarter"}[target])
                 page.wait_for_function(STATUS_GONE, timeout=120_000)
                 grain_times.append(time.perf_counter() - t0)
-            try:
-                box = page.locator('[data-testid="stMultiSelect"]').nth(1)  # Feature (after Metrics)
-                box.click()
-                options = page.get_by_role("option")
-                page.wait_for_timeout(300)
-                labels = [options.nth(i).inner_text().strip() for i in range(options.count())]
-                pick = next(i for i, t in enumerate(labels) if t and not t.lower().startswith("select all"))
-                option, label = options.nth(pick), labels[pick]
+            try:  # the first Feature button (toggle buttons; a dropdown when a slice has many values)
+                group = page.locator('[data-testid="stButtonGroup"]').filter(
+                    has=page.locator('[data-testid="stWidgetLabel"]', has_text="Feature"))
+                option = group.first.locator("button").first
+                label = option.inner_text().strip()
                 t0 = time.perf_counter()
                 option.click()
                 page.wait_for_function(

@@ -83,7 +83,7 @@ def test_page_renders_on_demo(page, demo_db, app_env):
         assert len(at.metric) >= 6
         assert at.get("plotly_chart")
     if page == "pages/explore.py":
-        assert at.get("plotly_chart") and at.dataframe
+        assert at.get("plotly_chart") and not at.dataframe  # the numbers' grid opens on demand
     if page == "pages/data_quality.py":
         assert at.get("plotly_chart")
         assert "Run history" in body
@@ -91,6 +91,22 @@ def test_page_renders_on_demo(page, demo_db, app_env):
         # each metric's daily SQL, read from sql/metrics/l6_daily.sql, shown as written
         assert "TCR" in body and "count(*) filter (where is_completed) as completed" in "\n".join(
             html.unescape(h.proto.body) for h in at.get("html"))
+
+
+# widgets whose JavaScript a browser loads before the page's first chart, each measured on
+# this 2-core machine (docs/PERFORMANCE.md, 2026-12-03): a dropdown about 0.35 s, a grid 0.55 s,
+# a text box 0.3 s, a date picker 0.2 s. A page's first view holds none; they open on demand.
+FIRST_VIEW_HEAVY = ("selectbox", "multiselect", "dataframe", "date_input", "text_input")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_first_view_holds_no_dropdown_grid_text_box_or_date_picker(page, demo_db, app_env):
+    app_env(demo_db)
+    at = open_page(page)
+    no_failure(at)
+    found = {kind: [getattr(w, "label", None) or getattr(w, "key", None) for w in getattr(at, kind)]
+             for kind in FIRST_VIEW_HEAVY if len(getattr(at, kind))}
+    assert not found, found
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -205,20 +221,22 @@ def test_stale_data_is_said_beside_the_dates_not_on_the_tiles(demo_db, app_env, 
 
 
 def _table(at: AppTest):
-    return at.dataframe[0].value  # the L6 table is the page's first table; the drill-down its last
+    """The L6 table: the page's first grid (the drill-down's is its last), opened by `numbers`."""
+    assert at.dataframe, "the numbers' expander is closed: open the page with numbers=true"
+    return at.dataframe[0].value
 
 
 def test_explore_widgets_change_numbers_like_cli(demo_db, app_env):
     app_env(demo_db)
-    at = open_page("pages/explore.py", {"grain": "quarter"})
+    at = open_page("pages/explore.py", {"numbers": "true", "grain": "quarter"})
     no_failure(at)
     all_rows = cli_l6(demo_db, "quarter")
     df = _table(at)
     assert list(df["tcr"].round(10)) == [round(r["tcr"], 10) for r in all_rows]
     assert list(df["interactions"]) == [r["interactions"] for r in all_rows]
 
-    feature = at.multiselect(key="feature").options[0]
-    at.multiselect(key="feature").set_value([feature]).run()
+    feature = at.pills(key="feature").options[0]
+    at.pills(key="feature").set_value([feature]).run()
     no_failure(at)
     f_rows = cli_l6(demo_db, "quarter", feature=feature)
     df = _table(at)
@@ -227,18 +245,18 @@ def test_explore_widgets_change_numbers_like_cli(demo_db, app_env):
     assert list(df["hr"].round(10)) == [round(r["hr"], 10) for r in f_rows]
     assert f_rows[0]["interactions"] != all_rows[0]["interactions"]
 
-    domains = at.multiselect(key="domain").options
+    domains = at.pills(key="domain").options
     empty = next(d for d in domains if not cli_l6(demo_db, "quarter", feature=feature, domain=d))
-    at.multiselect(key="domain").set_value([empty]).run()
+    at.pills(key="domain").set_value([empty]).run()
     no_failure(at)
     assert "No interactions match this slice" in texts(at)  # a slice with no data explains itself
     domain = next(d for d in domains if cli_l6(demo_db, "quarter", feature=feature, domain=d))
-    at.multiselect(key="domain").set_value([domain]).run()
+    at.pills(key="domain").set_value([domain]).run()
     fd_rows = cli_l6(demo_db, "quarter", feature=feature, domain=domain)
     df = _table(at)
     assert list(df["interactions"]) == [r["interactions"] for r in fd_rows]
 
-    at.multiselect(key="metrics").set_value(["TTA p50", "CPVO"]).run()
+    at.pills(key="metrics").set_value(["TTA p50", "CPVO"]).run()
     df = _table(at)
     assert list(df["tta_p50_s"].round(8)) == [round(r["tta_p50_s"], 8) for r in fd_rows]
     assert list(df["cpvo_usd"].round(12)) == [round(r["cpvo_usd"], 12) for r in fd_rows]
@@ -255,16 +273,16 @@ def test_explore_selects_users_outside_the_experiment(demo_db, app_env):
         from int_interactions where experiment_group is null group by 1 order by 1""").fetchall()
     con.close()
     assert expected, "the demo has interactions of users outside the experiment"
-    at = open_page("pages/explore.py", {"grain": "quarter", "experiment_group": "(none)"})
+    at = open_page("pages/explore.py", {"numbers": "true", "grain": "quarter", "experiment_group": "(none)"})
     no_failure(at)
-    assert at.multiselect(key="experiment_group").value == ["(none)"]
-    assert "(none)" in at.multiselect(key="experiment_group").options
+    assert at.pills(key="experiment_group").value == ["(none)"]
+    assert "(none)" in at.pills(key="experiment_group").options
     df = _table(at)
     assert list(df["interactions"]) == [n for _, n, _ in expected]
     assert list(df["tcr"].round(10)) == [round(t, 10) for _, _, t in expected]
     assert "Experiment group: (none)" in texts(at)
     assert "Partial quarters" not in texts(at)  # the demo's quarters are whole (2026-04-01 .. 09-30)
-    at.multiselect(key="experiment_group").set_value(["treatment", "(none)"]).run()
+    at.pills(key="experiment_group").set_value(["treatment", "(none)"]).run()
     assert list(_table(at)["interactions"]) == [r["interactions"] for r in cli_l6(demo_db, "quarter")]
 
 
@@ -284,7 +302,7 @@ def test_drill_down_of_users_outside_the_experiment_counts_like_plain_sql(demo_d
 
 def test_explore_says_which_weeks_are_partial(demo_db, app_env):
     app_env(demo_db)
-    at = open_page("pages/explore.py", {"grain": "week"})
+    at = open_page("pages/explore.py", {"numbers": "true", "grain": "week"})
     no_failure(at)
     assert str(_table(at)["period_start"].min())[:10] == "2026-03-30"  # the Monday before Wed 2026-04-01
     assert ("Partial weeks: the first week starting 2026-03-30 holds data from 2026-04-01 only; "
@@ -303,7 +321,7 @@ def test_explore_says_compare_replaces_the_filter_and_names_a_wrong_cmp_by(demo_
             in texts(at))
     # a link naming the slice by its column name, not its label, falls back to Feature: said
     at = open_page("pages/explore.py", {"compare": "true", "cmp_by": "experiment_group"})
-    assert at.selectbox(key="cmp_by").value == "feature"
+    assert at.segmented_control(key="cmp_by").value == "feature"
     assert any("`cmp_by = experiment_group`" in str(w.value) for w in at.warning), [w.value for w in at.warning]
 
 
@@ -318,7 +336,7 @@ def test_audit_history_says_dashes_not_none(demo_db, app_env):
 def test_explore_url_state_and_month_grain(demo_db, app_env):
     app_env(demo_db)
     rows = cli_l6(demo_db, "month", domain="billing")
-    at = open_page("pages/explore.py", {"grain": "month", "domain": "billing", "metrics": ["TCR", "RΔ"]})
+    at = open_page("pages/explore.py", {"numbers": "true", "grain": "month", "domain": "billing", "metrics": ["TCR", "RΔ"]})
     no_failure(at)
     df = _table(at)
     assert len(df) == len(rows)
@@ -340,10 +358,10 @@ def test_explore_empty_slice_explains_itself(demo_db, app_env):
 
 def test_explore_compare_and_drill_down(demo_db, app_env):
     app_env(demo_db)
-    at = open_page("pages/explore.py", {"grain": "quarter", "compare": "true", "cmp_by": "Feature"})
+    at = open_page("pages/explore.py", {"numbers": "true", "grain": "quarter", "compare": "true", "cmp_by": "Feature"})
     no_failure(at)
     df = _table(at)
-    assert set(df["slice"]) == {f"Feature = {v}" for v in at.selectbox(key="cmp_a").options[:2]}
+    assert set(df["slice"]) == {f"Feature = {v}" for v in at.segmented_control(key="cmp_a").options[:2]}
     at.toggle(key="compare").set_value(False).run()
     assert not [k for k in ("drill", "outcome") if any(sb.key == k for sb in at.selectbox)]  # closed at first
     at.toggle(key="drill_on").set_value(True).run()
@@ -381,7 +399,7 @@ def test_qbr_quarter_picker_changes_numbers(demo_db, app_env):
     # Welch t interval, not read from the bridge's own estimate
     from scipy import stats
 
-    q = at.selectbox(key="quarter").value
+    q = at.segmented_control(key="quarter").value
     con = duckdb.connect(str(demo_db), read_only=True)
     groups = {g: [float(x) for (x,) in con.execute(
         "select retained_7d::int from bridge_user_quarter where quarter = ? and experiment_group = ? "
@@ -394,8 +412,8 @@ def test_qbr_quarter_picker_changes_numbers(demo_db, app_env):
             .replace("-", "−").replace("7−day", "7-day"))
     assert sum(said in str(c.value) for c in at.caption) == 1 and said in texts(at), said
     assert "RΔ compares users who used the AI with those who did not" in texts(at)
-    first_q = at.selectbox(key="quarter").options[-1]
-    at.selectbox(key="quarter").set_value(first_q).run()
+    first_q = min(at.segmented_control(key="quarter").options)  # "2026Q2" < "2026Q3"
+    at.segmented_control(key="quarter").set_value(first_q).run()
     no_failure(at)
     tiles = {m.label.split(" — ")[0]: m.value for m in at.metric}
     assert tiles["TCR"] == fmt_pct(rows[0]["tcr"])
@@ -569,8 +587,8 @@ def test_bridge_what_if_slider_moves_dollars(demo_db, app_env):
     from pipelines import bridge, charts, warehouse
 
     con = warehouse.connect(demo_db, read_only=True)
-    quarter = at.selectbox(key="quarter").value
-    chain = at.selectbox(key="wi_chain").value
+    quarter = at.segmented_control(key="quarter").value
+    chain = at.segmented_control(key="wi_chain").value
     expected = bridge.what_if(con, quarter, chain, at.slider[0].value / 100)  # TCR: a share, shown in %
     con.close()
     assert moved["Dollars moved (P&L)"] == charts.fmt_usd(expected["usd_change"], True)
@@ -716,7 +734,7 @@ def test_explore_table_shows_each_unit(demo_db, app_env):
     # rates as percentages, CPVO in dollars to the hundredth of a cent, TTA in seconds:
     # the column formats follow each metric's contract unit
     app_env(demo_db)
-    at = open_page("pages/explore.py", {"grain": "quarter", "metrics": ["TCR", "HR", "TTA p50", "CPVO", "RΔ"]})
+    at = open_page("pages/explore.py", {"numbers": "true", "grain": "quarter", "metrics": ["TCR", "HR", "TTA p50", "CPVO", "RΔ"]})
     no_failure(at)
     config = json.loads(at.dataframe[0].proto.columns)
     formats = {c["label"]: c["type_config"].get("format") for c in config.values() if "label" in c}
@@ -866,7 +884,7 @@ def test_qbr_first_quarter_explains_its_missing_waterfall(demo_db, app_env):
     label = f"{first.year}Q{(first.month - 1) // 3 + 1}"
     at = open_page("pages/qbr.py", {"quarter": label})
     no_failure(at)
-    assert at.selectbox(key="quarter").value == label
+    assert at.segmented_control(key="quarter").value == label
     assert f"No quarter-over-quarter waterfall for {label}" in texts(at)
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert not any("Quarter-over-quarter change" in t for t in titles), titles
@@ -879,9 +897,9 @@ def test_explore_compare_of_one_value_with_itself_says_so(demo_db, app_env):
     app_env(demo_db)
     at = open_page("pages/explore.py", {"compare": "true", "cmp_by": "Experiment group"})
     no_failure(at)
-    assert (at.selectbox(key="cmp_a").value, at.selectbox(key="cmp_b").value) == ("treatment", "(none)")
+    assert (at.segmented_control(key="cmp_a").value, at.segmented_control(key="cmp_b").value) == ("treatment", "(none)")
     assert not any("Left and right are the same" in str(w.value) for w in at.warning)
-    at.selectbox(key="cmp_b").set_value(at.selectbox(key="cmp_a").value).run()
+    at.segmented_control(key="cmp_b").set_value(at.segmented_control(key="cmp_a").value).run()
     assert any("Left and right are the same" in str(w.value) for w in at.warning), [w.value for w in at.warning]
 
 
@@ -1073,3 +1091,81 @@ def test_audit_notes_name_metrics_not_ids(demo_db, app_env):
         assert "TCR" in body and not re.search(r"\b(tcr|requery_rate|hr_coverage|cpvo_usd)\b", body), (tab, body[-800:])
     # the alignment's behavior measure is the audit's weekly one, said apart from the Bridge's
     assert "tickets filed in an ISO week by users who used the AI that week" in body
+
+
+def test_data_quality_sample_of_quarantined_rows_opens_on_demand(demo_db, app_env):
+    """The sample (and its picker) is built only when its expander is open; then it shows up to
+    ten stored rows of the picked table and reason, counted here with plain SQL."""
+    app_env(demo_db)
+    con = duckdb.connect(str(demo_db), read_only=True)
+    kinds = con.execute("select table_name, reason, count(*) from quarantine group by all order by 1, 2").fetchall()
+    con.close()
+    assert kinds, "the demo quarantines rows"
+    at = open_page("pages/data_quality.py")
+    no_failure(at)
+    assert not at.get("segmented_control") and not at.selectbox
+    label = next(e.label for e in at.expander if e.label.startswith("Sample quarantined rows"))
+    assert label.startswith(f"Sample quarantined rows, {len(kinds)} kind{'s' if len(kinds) > 1 else ''} "), label
+    at = open_page("pages/data_quality.py", {"samples": "true"})
+    no_failure(at)
+    picker = at.segmented_control(key="q_pick") if len(kinds) <= 8 else at.selectbox(key="q_pick")
+    assert list(picker.options) == [f"{t} · {r}" for t, r, _ in kinds]
+    t, r, n = kinds[-1]
+    picker.set_value(f"{t} · {r}").run()
+    no_failure(at)
+    [sample] = [tb for tb in md_tables(at) if "row_json" in tb.columns]
+    assert len(sample) == min(10, n) and set(sample["table_name"]) == {t} and set(sample["reason"]) == {r}
+    con = duckdb.connect(str(demo_db), read_only=True)
+    stored = {j for (j,) in con.execute("select row_json from quarantine where table_name = ? and reason = ?",
+                                        [t, r]).fetchall()}
+    con.close()
+    shown = {j.replace("\u200b", "") for j in sample["row_json"]}  # break opportunities, not text
+    assert shown <= stored, (shown, stored)
+
+
+def test_audit_sign_off_form_opens_on_demand_and_records_the_decision(demo_db, app_env, tmp_path):
+    db = tmp_path / "sign.duckdb"
+    shutil.copy(demo_db, db)
+    con = duckdb.connect(str(db), read_only=True)
+    [(audit_id, verdict)] = con.execute("select audit_id, verdict from audit_records").fetchall()
+    con.close()
+    app_env(db)
+    at = open_page("pages/audit.py")
+    no_failure(at)
+    assert f"`{audit_id}` is not signed off yet." in texts(at) and not at.text_input and not at.radio
+    at = open_page("pages/audit.py", {"sign": "true"})  # the expander's state, from the URL
+    no_failure(at)
+    assert at.radio[0].value == verdict  # the audit's own recommendation, preselected
+    other = next(o for o in at.radio[0].options if o != verdict)
+    at.radio[0].set_value(other)
+    at.button[0].click().run()  # no name: refused, nothing recorded
+    assert any("Enter the name" in str(w.value) for w in at.warning)
+    at.text_input[0].set_value("Dana Exec")
+    at.radio[0].set_value(other)
+    next(b for b in at.button if b.label == "Sign off").click().run()
+    no_failure(at)
+    con = duckdb.connect(str(db), read_only=True)
+    [(by, decision)] = con.execute("select signed_by, decision from audit_records").fetchall()
+    con.close()
+    assert (by, decision) == ("Dana Exec", other)
+    assert "Signed off by Dana Exec" in texts(at) and not at.text_input
+
+
+def test_pick_one_and_pick_many_are_buttons_for_a_few_options_and_dropdowns_beyond():
+    def script():
+        import streamlit as st
+
+        from pages import ui
+        n = st.session_state.get("n", 3)
+        opts = [f"o{i}" for i in range(n)]
+        st.session_state["one"] = ui.pick_one("One", opts, opts[-1], key="p1")
+        st.session_state["many"] = ui.pick_many("Many", opts, key="pm", buttons_up_to=5)
+
+    for n, one_kind, many_kind in ((3, "segmented_control", "pills"), (8, "segmented_control", "multiselect"),
+                                   (9, "selectbox", "multiselect")):
+        at = AppTest.from_function(script, default_timeout=TIMEOUT)
+        at.session_state["n"] = n
+        at.run()
+        no_failure(at)
+        assert [w.key for w in getattr(at, one_kind)] == ["p1"] and [w.key for w in getattr(at, many_kind)] == ["pm"]
+        assert at.session_state["one"] == f"o{n - 1}" and at.session_state["many"] == []
