@@ -64,11 +64,10 @@ with st.expander("Slices and filters", expanded=True, icon=":material/filter_alt
         date_to = d2.date_input("To (UTC date)", value=None, min_value=info["first_date"],
                                 max_value=info["last_date"], key="to", bind=QP)
     if compare:
-        k2, k3, k4 = st.columns([1.4, 1, 1])
-        with k2:
-            cmp_by = ui.pick_one("Slice to compare", list(da.SLICES), da.SLICES[0], key="cmp_by",
-                                 format_func=da.SLICE_LABELS.get)
+        cmp_by = ui.pick_one("Slice to compare", list(da.SLICES), da.SLICES[0], key="cmp_by",
+                             format_func=da.SLICE_LABELS.get)
         values = opts[cmp_by] or ["(none)"]
+        k3, k4 = st.columns(2)
         with k3:
             cmp_a = ui.pick_one("Left", values, values[0], key="cmp_a")
         with k4:
