@@ -46,6 +46,7 @@ st.subheader(f"L6 scorecard — {quarter}" + (f" (to date, through {card['data_t
 ui.scorecard_metrics(card, key="qbr")
 with st.expander("Scorecard as a table", expanded=False):
     ui.table(sc_df, f"l6_scorecard_{quarter}", key="scorecard", static=True)  # every column at 1280 px
+    st.caption(report.CHANGE_NOTE)
 
 st.subheader("Summary")
 st.markdown("\n".join(f"- {ui.keep_sign(b)}" for b in bullets))  # a sign stays on its number

@@ -170,7 +170,8 @@ def scorecard_metrics(card: dict, key: str) -> None:
                 delta=f"{delta} vs {prev_q}" if delta and prev_q else None,
                 delta_color="normal" if m["direction"] == "higher" else "inverse",
                 help=f"{m['label']}. Below: the weekly sparkline ({charts.unit_text(m['metric'])}; ISO weeks cut at the "
-                     f"quarter's edges, so the first and last may be partial). Threshold: {m['threshold']}",
+                     f"quarter's edges, so the first and last may be partial). Threshold: {m['threshold']}. "
+                     + report.CHANGE_NOTE,
             )
             # an SVG image, not st.metric's chart_data: that loads Vega (775 KB) in the browser,
             # about 0.8 s of Home's first load on a 2-core machine for six small lines

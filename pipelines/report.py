@@ -1078,6 +1078,11 @@ def plain_title(fig) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", text.replace("<br>", " · ")).split()).replace(" · ·", " ·")
 
 
+# under every scorecard that shows a change beside rounded values ("82.4% → 74.5%: −7.8 pts")
+CHANGE_NOTE = ("Changes are computed from unrounded values: a change can differ in its last digit from the "
+               "difference of the rounded figures.")
+
+
 def qbr_pdf(quarter: str, scorecard_table: pl.DataFrame, bullets: list[str],
             figures: list[tuple[str, go.Figure]] | None = None,
             tables: list[tuple[str, pl.DataFrame]] | None = None, subtitle: str = "",
@@ -1092,6 +1097,7 @@ def qbr_pdf(quarter: str, scorecard_table: pl.DataFrame, bullets: list[str],
     doc.pdf.ln(2)
     doc.h(f"L6 scorecard {quarter}", 14)
     doc.table(scorecard_table, 9.5)
+    doc.p(CHANGE_NOTE, 8)
     doc.h("Summary", 14)
     doc.bullets(bullets)
     for name, fig in figures or []:

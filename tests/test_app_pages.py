@@ -513,6 +513,7 @@ def test_qbr_pdf_holds_the_scorecard(demo_db, app_env):
     rows = cli_l6(demo_db, "quarter")
     assert fmt_pct(rows[-1]["tcr"]) in text and fmt_pct(rows[-1]["hr"]) in text
     assert "Task Completion Rate" in text and "Summary" in text
+    assert "Changes are computed from unrounded values" in text  # under the scorecard's rounded figures
 
 
 def test_summary_bullet_splits_a_chains_change(demo_db, app_env):
