@@ -78,26 +78,11 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
                 "compare it with.", icon=":material/info:")
     chains = bridge.get("chains") or []
     if chains:
-        st.markdown("**Each chain: AI metric → behavior → operations → P&L** (edge: estimate, 95% interval, method)")
         for c in chains:
             if report.materially_inconsistent(c):
                 st.warning(f"**{c.get('name')}**: the chain's implied dollars and {report.measured_words(c)} "
                            f"disagree beyond their intervals. {report.consistency_detail(c, sentence=True)}",
                            icon=":material/warning:")
-        # one tab per chain, only the open one drawn (the URL keeps it): five diagrams at once
-        # cost the browser seconds on first load; the PDF holds every chain
-        chain_tabs = st.tabs([report.chain_tab_label(c) for c in chains], key="qbr_chain", on_change="rerun",
-                             bind="query-params")
-        for i, (c, tab) in enumerate(zip(chains, chain_tabs)):
-            # drawn when needed: the page draws the open tab's chain, the PDF every chain
-            draw = lambda c=c: charts.chain_diagram(c, f"{c.get('name')} — {quarter}")  # noqa: E731
-            figures.append((None, draw))
-            if tab.open:
-                fig_c = draw()
-                with tab:
-                    ui.chart(fig_c, f"chain_{c.get('name')}_{quarter}", key=f"chain_{i}",
-                             data=report.steps_frame(c, for_csv=True))
-                    st.caption(report.diagram_caption(c))
         chains_table, chains_notes = report.chains_print(bridge)  # whole dollars, a 1280-px width
         ui.table(chains_table, f"bridge_chains_{quarter}", key="chains", csv=report.chains_frame(bridge), static=True)
         if report.SAMPLING_ONLY_NOTE in chains_notes:
@@ -105,6 +90,26 @@ if not ui.unavailable(bridge, "The KPI bridge is not shown"):
         if [n for n in chains_notes if n != report.SAMPLING_ONLY_NOTE]:
             with st.expander("Each chain's consistency note"):
                 st.markdown("\n".join(f"- {n}" for n in chains_notes if n != report.SAMPLING_ONLY_NOTE))
+        # on demand (the URL keeps it), one tab per chain and only the open one drawn: the
+        # diagrams cost a first load about 0.3 s on a 2-core machine; the PDF holds every chain
+        diagrams = st.expander("Each chain's diagram: AI metric → behavior → operations → P&L (each edge's "
+                               "estimate, 95% interval and method)", key="diagrams", on_change="rerun",
+                               bind="query-params", icon=":material/account_tree:")
+        chain_tabs = []
+        if diagrams.open:
+            with diagrams:
+                chain_tabs = st.tabs([report.chain_tab_label(c) for c in chains], key="qbr_chain",
+                                     on_change="rerun", bind="query-params")
+        for i, c in enumerate(chains):
+            # drawn when needed: the page draws the open tab's chain, the PDF every chain
+            draw = lambda c=c: charts.chain_diagram(c, f"{c.get('name')} — {quarter}")  # noqa: E731
+            figures.append((None, draw))
+            if chain_tabs and chain_tabs[i].open:
+                fig_c = draw()
+                with chain_tabs[i]:
+                    ui.chart(fig_c, f"chain_{c.get('name')}_{quarter}", key=f"chain_{i}",
+                             data=report.steps_frame(c, for_csv=True))
+                    st.caption(report.diagram_caption(c))
         tables.append(("KPI bridge chains (USD, 95% CI)", chains_table, chains_notes))
 
 # ---------------------------------------------------------------- HR by domain

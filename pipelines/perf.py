@@ -22,6 +22,9 @@ How each is measured:
   * floor: the same first-load timing for the least Streamlit app with one Plotly chart
     (a title and a 3-point line), on the same machine and browser: the part of the budget
     that Streamlit's and Plotly's own JavaScript take, which no page can go under.
+  * `--widgets` (no warehouse): the floor app with one widget of each kind (a dropdown, a
+    grid, toggle buttons, ...) against the floor itself, the kinds interleaved: what a widget
+    in a page's first view adds to its first load (the pages keep the heavy ones on demand).
 """
 from __future__ import annotations
 
@@ -212,6 +215,80 @@ def floor(repeat: int) -> dict:
     return {k: round(statistics.median(r[k] for r in runs), 2) for k in ("content_ready_s", "chart_drawn_s")}
 
 
+# one widget of each kind a page might hold in its first view, on the floor app (a title and
+# a 3-point chart): what each adds to the first load, measured against the floor in the same
+# browser, the kinds interleaved so that the machine's swings fall on all of them alike
+WIDGET_APP = """import datetime as dt
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+kind = st.query_params.get("kind", "floor")
+st.title("Widget " + kind)
+opts = ["2026Q1", "2026Q2", "2026Q3"]
+if kind == "selectbox":
+    st.selectbox("Quarter", opts)
+elif kind == "multiselect":
+    st.multiselect("Quarter", opts)
+elif kind == "segmented_control":
+    st.segmented_control("Quarter", opts, default=opts[0])
+elif kind == "pills":
+    st.pills("Quarter", opts, selection_mode="multi")
+elif kind == "radio":
+    st.radio("Quarter", opts, horizontal=True)
+elif kind == "toggle":
+    st.toggle("On")
+elif kind == "slider":
+    st.slider("Move", 0.0, 1.0, 0.5)
+elif kind == "text_input":
+    st.text_input("Name")
+elif kind == "date_input":
+    st.date_input("From", dt.date(2026, 1, 1))
+elif kind == "dataframe":
+    st.dataframe(pl.DataFrame({"a": list(range(20)), "b": [str(x) for x in range(20)]}))
+elif kind == "markdown_table":
+    st.markdown("| a | b |\n|---|---|\n" + "\n".join(f"| {i} | {i} |" for i in range(20)))
+elif kind == "code":
+    st.code("select * from final", language="sql")
+st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])), theme=None)
+"""
+WIDGET_KINDS = ["floor", "selectbox", "multiselect", "segmented_control", "pills", "radio", "toggle", "slider",
+                "text_input", "date_input", "dataframe", "markdown_table", "code"]
+
+
+def widget_costs(repeat: int) -> dict:
+    """First load (empty browser cache, until the chart is drawn) of the floor app with one
+    widget of each kind: the median per kind and its excess over the floor's median."""
+    from playwright.sync_api import sync_playwright
+
+    work = Path(tempfile.mkdtemp(prefix="kpi_bridge_widgets_"))
+    (work / "widgets.py").write_text(WIDGET_APP)
+    proc, url = start_server(Path(os.devnull), work / "streamlit.log", app=work / "widgets.py")
+    runs: dict[str, list[float]] = {k: [] for k in WIDGET_KINDS}
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            for kind in WIDGET_KINDS:  # a first visit of each warms the server
+                ctx = b.new_context()
+                _load(ctx, f"{url}/?kind={kind}", True)
+                ctx.close()
+            for _ in range(repeat):
+                for kind in WIDGET_KINDS:
+                    ctx = b.new_context(viewport={"width": 1600, "height": 1000})
+                    drawn = _load(ctx, f"{url}/?kind={kind}", True)["chart_drawn_s"]
+                    ctx.close()
+                    if drawn is not None:
+                        runs[kind].append(drawn)
+                _log(f"[widgets] round {_ + 1} of {repeat} done")
+            b.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    base = statistics.median(runs["floor"])
+    return {k: {"chart_drawn_median_s": round(statistics.median(v), 2),
+                "over_floor_s": round(statistics.median(v) - base, 2), "runs_s": v}
+            for k, v in runs.items() if v}
+
+
 def browser(db: Path, repeat: int, pages: list[str] | None = None) -> dict:
     if not Path(CHROMIUM).exists():
         return {"error": f"{CHROMIUM} is missing (apt-get install chromium)"}
@@ -333,12 +410,23 @@ def verdict(result: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipelines.perf", description=__doc__.split("\n")[0])
-    ap.add_argument("--db", type=Path, required=True, help="the warehouse to measure (e.g. a 10M-interaction one)")
+    ap.add_argument("--db", type=Path, help="the warehouse to measure (e.g. a 10M-interaction one)")
     ap.add_argument("--repeat", type=int, default=3, help="warm runs / browser loads per page (default 3)")
     ap.add_argument("--no-browser", action="store_true", help="server-side timings only")
     ap.add_argument("--browser-only", action="store_true", help="browser timings only (skip the server side)")
     ap.add_argument("--pages", nargs="*", choices=list(PAGES), help="browser: only these pages (default: all)")
+    ap.add_argument("--widgets", action="store_true",
+                    help="instead: what one widget of each kind adds to the first load of the floor app "
+                         "(no warehouse needed; --repeat rounds, 7 or more for a steady median)")
     args = ap.parse_args(argv)
+    if args.widgets:
+        if not Path(CHROMIUM).exists():
+            print(f"error: {CHROMIUM} is missing (apt-get install chromium)", file=sys.stderr)
+            return 2
+        print(json.dumps({"widget_first_load": widget_costs(args.repeat), "machine": machine_reference()}, indent=1))
+        return 0
+    if args.db is None:
+        ap.error("--db is required (or --widgets)")
     db = args.db.resolve()
     if not db.exists():
         print(f"error: warehouse {db} does not exist; build one with `python -m pipelines demo --db {db}`",

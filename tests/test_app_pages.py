@@ -704,10 +704,14 @@ def test_qbr_and_bridge_draw_the_chain_named_in_the_url(demo_db, app_env):
     assert len(chains) >= 3
     at = open_page("pages/qbr.py")
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert not any(" — " in t and t.split(" — ")[0] in chains for t in titles)  # diagrams: on demand
+    assert not at.tabs
+    at = open_page("pages/qbr.py", {"diagrams": "true"})
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert sum(t.startswith(f"{chains[0]} — ") for t in titles) == 1
     assert not any(t.startswith(f"{chains[2]} — ") for t in titles)  # closed tabs are not drawn
     label = next(t.label for t in at.tabs if t.label.endswith(chains[2]))
-    at = open_page("pages/qbr.py", {"qbr_chain": label})
+    at = open_page("pages/qbr.py", {"diagrams": "true", "qbr_chain": label})
     no_failure(at)
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert any(t.startswith(f"{chains[2]} — ") for t in titles) and not any(
