@@ -197,8 +197,8 @@ def test_explore_page_charts_bridge_measures_with_hand_values(db, app_env):
     from tests.test_app_pages import no_failure, open_page, texts
 
     app_env(db)
-    at = open_page("pages/explore.py", {"grain": "week"})
-    at.multiselect(key="metrics").set_value(["TCR", "Review $", "Agent h", "Tickets/1k"]).run()
+    at = open_page("pages/explore.py", {"numbers": "true", "grain": "week"})
+    at.pills(key="metrics").set_value(["TCR", "Review $", "Agent h", "Tickets/1k"]).run()
     no_failure(at)
     df = at.dataframe[0].value
     week = df[df["period_start"].astype(str) == str(WEEK)].iloc[0]  # AppTest hands pandas frames
@@ -215,7 +215,7 @@ def test_explore_page_charts_bridge_measures_with_hand_values(db, app_env):
     assert "Review cost (USD)" in panels and "Support agent hours" in panels  # "(hours)" says nothing new
     assert "reviewer_cost_per_hour_usd = 65 USD per hour" in texts(at)
 
-    at.multiselect(key="feature").set_value(["code_assistant"]).run()  # tickets have no feature
+    at.pills(key="feature").set_value(["code_assistant"]).run()  # tickets have no feature
     no_failure(at)
     assert "Support tickets carry no feature" in texts(at)
     df = at.dataframe[0].value
