@@ -102,17 +102,16 @@ def require_results() -> dict | None:
 BUTTON_OPTIONS = 8
 
 
-def pick_one(label: str, options: list, default, key: str, help: str | None = None, format_func=str,
-             disabled: bool = False):
+def pick_one(label: str, options: list, default, key: str, help: str | None = None, format_func=str):
     """One choice, kept in the URL: a row of buttons (st.segmented_control) for a few options,
     every one in view and one click away; a dropdown beyond BUTTON_OPTIONS. A page whose first
-    view holds a dropdown loads the combobox's JavaScript before its first chart: about 0.35 s
-    of the first load on a 2-core machine (docs/PERFORMANCE.md); buttons load none."""
+    view holds a dropdown loads the combobox's JavaScript before its first chart: 0.15-0.45 s
+    of the first load on a 2-core machine (`python -m pipelines.perf --widgets`); buttons, none."""
     if len(options) <= BUTTON_OPTIONS:
         return st.segmented_control(label, options, default=default, key=key, help=help, bind="query-params",
-                                    required=True, format_func=format_func, disabled=disabled, wrap=True)
+                                    required=True, format_func=format_func, wrap=True)
     return st.selectbox(label, options, index=options.index(default), key=key, help=help, bind="query-params",
-                        format_func=format_func, disabled=disabled)
+                        format_func=format_func)
 
 
 def button_rows(groups: dict[str, list], budget: int = 100) -> list[list[str]]:
